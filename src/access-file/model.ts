@@ -1,0 +1,100 @@
+/**
+ * The typed access file, after parsing, schema validation and semantic checks.
+ * Defaults from design.md are already applied; durations are in seconds.
+ */
+
+/** Where a node of the access file starts (1-based), for messages that point at it. */
+export interface SourcePosition {
+  line: number;
+  col: number;
+}
+
+export interface AccessFile {
+  /** Path as given (relative paths stay relative, for readable messages). */
+  readonly path: string;
+  /** sha256 hex of the file's bytes: binds evidence to the exact file. */
+  readonly digest: string;
+  readonly name: string;
+  readonly components: readonly Component[];
+  readonly policies: readonly Policy[];
+  readonly steps: readonly ApprovalStep[];
+  /** Position of each node by JSON pointer (`/spec/components/0/traits/1`), for later messages. */
+  readonly positions: ReadonlyMap<string, SourcePosition>;
+}
+
+export interface Component {
+  readonly name: string;
+  readonly type: 'gitlab-job';
+  /** JSON pointer of this component in the file. */
+  readonly pointer: string;
+  /** When set, the grant token's `environment` claim must equal it. */
+  readonly environment?: string;
+  readonly traits: readonly Trait[];
+}
+
+export type Trait = AwsStsTrait | MrAuditTrait;
+
+export interface AwsStsTrait {
+  readonly type: 'aws-sts';
+  readonly roleArn: string;
+  readonly region?: string;
+  /** 900..43200, default 900. */
+  readonly durationSeconds: number;
+  /** Inline session policy, as an object; serialised compactly when sent. */
+  readonly sessionPolicy?: Readonly<Record<string, unknown>>;
+  readonly policyArns: readonly string[];
+  readonly exportPrefix: string;
+}
+
+export interface MrAuditTrait {
+  readonly type: 'mr-audit';
+  /** No audit note posted => no credentials exported. Default false. */
+  readonly required: boolean;
+}
+
+/** The trait types that yield credentials (one provider each). */
+export type CredentialTrait = AwsStsTrait;
+
+export type Policy = GitlabConditionsPolicy | CredentialLimitsPolicy;
+
+export interface GitlabConditionsPolicy {
+  readonly type: 'gitlab-conditions';
+  readonly name: string;
+  readonly pointer: string;
+  /** Omitted = every component. */
+  readonly componentNames?: readonly string[];
+  readonly refProtected?: boolean;
+  readonly refs?: readonly string[];
+  readonly refTypes?: readonly ('branch' | 'tag')[];
+  readonly environments?: readonly string[];
+  readonly pipelineSources?: readonly string[];
+  readonly projectPaths?: readonly string[];
+}
+
+export interface CredentialLimitsPolicy {
+  readonly type: 'credential-limits';
+  readonly name: string;
+  readonly pointer: string;
+  readonly componentNames?: readonly string[];
+  readonly maxDurationSeconds?: number;
+}
+
+export type ForbiddenPerson = 'requester' | 'mrAuthor' | 'commitAuthor';
+
+export interface ApprovalStep {
+  readonly type: 'jit-approval';
+  readonly name: string;
+  readonly pointer: string;
+  readonly component: string;
+  /** request -> approval must happen within this. Default 24h. */
+  readonly timeoutSeconds: number;
+  readonly approvers: { readonly users: readonly string[]; readonly groups: readonly string[] };
+  /** Distinct people. Default 1. */
+  readonly minApprovals: number;
+  /** Default [requester, mrAuthor]. */
+  readonly forbid: readonly ForbiddenPerson[];
+  readonly requireReason: boolean;
+  readonly reasonPattern?: string;
+  /** approval -> grant must happen within this. Default 1h. */
+  readonly validForSeconds: number;
+}
