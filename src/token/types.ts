@@ -1,0 +1,32 @@
+import type { GitlabClaims } from './claims.ts';
+
+/** A token whose signature, issuer, audience and times were checked. */
+export interface VerifiedToken {
+  /** The compact JWS as received; evidence files keep it so later jobs can re-verify. */
+  readonly raw: string;
+  readonly claims: GitlabClaims;
+  readonly kid: string;
+}
+
+/**
+ * `exchange`: the job's own token for the cloud — every check, `exp` included.
+ * `evidence`: a request or approval record's token — signature, issuer and
+ * audience are checked and `iat` must not be in the future, but `exp` is not
+ * (design.md, section 3: evidence is a signed record, not a bearer credential).
+ */
+export type TokenPurpose = 'exchange' | 'evidence';
+
+export interface TokenExpectation {
+  readonly audience: string;
+  readonly purpose: TokenPurpose;
+  /** Where the token came from, for messages: a variable name or a file path. */
+  readonly source: string;
+}
+
+export interface TokenVerifier {
+  /** Throws OamError ERR_TOKEN_INVALID | ERR_TOKEN_EXPIRED | ERR_TOKEN_AUDIENCE | ERR_TOKEN_ISSUER. */
+  verify(token: string, expect: TokenExpectation): Promise<VerifiedToken>;
+}
+
+/** The audience every evidence token carries (design.md). */
+export const EVIDENCE_AUDIENCE = 'oam-grant';
