@@ -3,6 +3,8 @@
  * colour only where it renders (a terminal or GitLab's log). Everything goes
  * to stderr so stdout stays clean for `plan --json` and `trust-policy`.
  */
+import { redact } from './redact.ts';
+
 export interface LogSink {
   write(text: string): void;
 }
@@ -32,7 +34,8 @@ export class Logger {
   #sectionCounter = 0;
 
   constructor(options: LoggerOptions = {}) {
-    this.#sink = options.sink ?? { write: (text) => process.stderr.write(text) };
+    const sink = options.sink ?? { write: (text: string) => process.stderr.write(text) };
+    this.#sink = { write: (text) => sink.write(redact(text)) };
     this.#gitlab = options.gitlab ?? false;
     this.#color = options.color ?? this.#gitlab;
     this.#now = options.now ?? Date.now;

@@ -1,0 +1,229 @@
+/**
+ * The approval rules as small functions, shared by the approve job (which
+ * refuses early) and the grant job (which re-checks everything from the
+ * evidence alone). Each throws an OamError whose message names the source (a
+ * file or variable) and the claim; none does I/O except through `lookups`.
+ */
+import type { ApprovalStep } from '../access-file/model.ts';
+import { OamError } from '../errors.ts';
+import { formatDuration } from '../report/format.ts';
+import type { GitlabClaims } from '../token/claims.ts';
+import { EVIDENCE_AUDIENCE, type TokenVerifier, type VerifiedToken } from '../token/types.ts';
+import { type ApprovalLookups, NO_API_HINT } from './lookups.ts';
+
+/** Longest reason accepted; it is shown in the note and the audit record. */
+export const MAX_REASON_LENGTH = 500;
+
+const BINDING_CLAIMS = [
+  ['project_id', 'project'],
+  ['pipeline_id', 'pipeline'],
+  ['sha', 'commit'],
+] as const;
+
+/**
+ * Verify an evidence token (signature, issuer, audience `oam-grant`; not its
+ * `exp`). Token errors become ERR_APPROVAL_INVALID: on evidence they mean the
+ * record is forged, tampered or from elsewhere, not that this job's token is bad.
+ */
+export async function verifyEvidenceToken(verifier: TokenVerifier, token: string, source: string): Promise<VerifiedToken> {
+  try {
+    return await verifier.verify(token, { audience: EVIDENCE_AUDIENCE, purpose: 'evidence', source });
+  } catch (error) {
+    if (error instanceof OamError && error.code.startsWith('ERR_TOKEN_')) {
+      throw new OamError('ERR_APPROVAL_INVALID', `${error.message} (${error.code})`, {
+        hint: 'evidence must carry the ID token GitLab issued to the request or approve job of this pipeline; rerun those jobs',
+        cause: error,
+      });
+    }
+    throw error;
+  }
+}
+
+/** The evidence token must come from this project, this pipeline and this commit. */
+export function checkBinding(evidence: GitlabClaims, own: GitlabClaims, source: string): void {
+  for (const [claim, noun] of BINDING_CLAIMS) {
+    const theirs = evidence[claim];
+    const ours = own[claim];
+    if (ours === undefined) {
+      throw new OamError('ERR_APPROVAL_INVALID', `this job's token has no ${claim} claim to bind ${source} to`);
+    }
+    if (theirs !== ours) {
+      const seen = theirs === undefined ? 'is absent' : theirs;
+      throw new OamError('ERR_APPROVAL_INVALID', `${source}: ${claim} ${seen} differs from this ${noun}'s ${ours}`, {
+        hint: 'approvals count only in the pipeline and at the commit they were given for: run the request and approve jobs in this pipeline',
+      });
+    }
+  }
+}
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: detecting them is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+/**
+ * The reason is untrusted text from a CI variable: bounded, single line,
+ * required and matching `reasonPattern` as the step says. Returns it trimmed.
+ */
+export function checkReason(step: ApprovalStep, reason: string | undefined, source: string): string {
+  const text = (reason ?? '').trim();
+  if (text === '') {
+    if (step.requireReason) {
+      throw new OamError('ERR_APPROVAL_REASON', `${source}: step ${step.name} requires a reason and none was given`, {
+        hint: 'run the approve job again and set the variable OAM_APPROVAL_REASON (e.g. the ticket id) in the Run form',
+      });
+    }
+    return '';
+  }
+  if (text.length > MAX_REASON_LENGTH) {
+    throw new OamError('ERR_APPROVAL_REASON', `${source}: the reason is ${text.length} characters long, more than ${MAX_REASON_LENGTH}`, {
+      hint: 'give a short reason, e.g. a ticket id and a few words',
+    });
+  }
+  if (CONTROL.test(text)) {
+    throw new OamError('ERR_APPROVAL_REASON', `${source}: the reason contains control characters or line breaks`, {
+      hint: 'give the reason on one line of plain text',
+    });
+  }
+  if (step.reasonPattern !== undefined) {
+    let pattern: RegExp;
+    try {
+      pattern = new RegExp(step.reasonPattern, 'u');
+    } catch (error) {
+      throw new OamError('ERR_METADATA_INVALID', `step ${step.name}: reasonPattern is not a valid regular expression`, { cause: error });
+    }
+    if (!pattern.test(text)) {
+      throw new OamError('ERR_APPROVAL_REASON', `${source}: the reason does not match reasonPattern ${JSON.stringify(step.reasonPattern)} of step ${step.name}`, {
+        hint: 'set OAM_APPROVAL_REASON to a reason in the expected form (e.g. a ticket id) and run the approve job again',
+      });
+    }
+  }
+  return text;
+}
+
+/** How an approver qualified: named in `approvers.users`, or a member of a group. */
+export type ApproverMatch = { readonly via: 'user'; readonly login: string } | { readonly via: 'group'; readonly group: string };
+
+export function describeMatch(match: ApproverMatch): string {
+  return match.via === 'user' ? 'listed in approvers.users' : `member of ${match.group}`;
+}
+
+/** The approver is named in `approvers.users` or is an active member of one of `approvers.groups`. */
+export async function checkEligibility(
+  step: ApprovalStep,
+  approver: GitlabClaims,
+  lookups: ApprovalLookups,
+  source: string,
+): Promise<ApproverMatch> {
+  const login = approver.user_login;
+  if (!login) throw new OamError('ERR_APPROVER_NOT_ALLOWED', `${source}: the token has no user_login claim`);
+  const listed = step.approvers.users.find((user) => user.toLowerCase() === login.toLowerCase());
+  if (listed !== undefined) return { via: 'user', login };
+  const problems: string[] = [];
+  for (const group of step.approvers.groups) {
+    if (!approver.user_id) {
+      problems.push(`cannot check ${group}: the token has no user_id claim`);
+      continue;
+    }
+    const member = await lookups.isActiveGroupMember(group, approver.user_id);
+    if (member.ok && member.value) return { via: 'group', group };
+    if (!member.ok) problems.push(`cannot check membership of ${group}: ${member.why}`);
+  }
+  const users = step.approvers.users.length > 0 ? step.approvers.users.join(', ') : 'none';
+  const groups = step.approvers.groups.length > 0 ? step.approvers.groups.join(', ') : 'none';
+  const unchecked = problems.length > 0 ? `; ${problems.join('; ')}` : '';
+  throw new OamError(
+    'ERR_APPROVER_NOT_ALLOWED',
+    `${source}: ${login} may not approve step ${step.name} (approvers.users: ${users}; approvers.groups: ${groups})${unchecked}`,
+    {
+      hint:
+        problems.some((p) => p.includes('OAM_GITLAB_TOKEN'))
+          ? NO_API_HINT
+          : 'ask one of the listed approvers to run the approve job, or add the person to the step in a reviewed merge request',
+    },
+  );
+}
+
+export interface People {
+  /** The request token's claims: who triggered the pipeline that asks. */
+  readonly requester: GitlabClaims;
+}
+
+function samePerson(a: GitlabClaims, b: GitlabClaims): boolean | undefined {
+  // user_id is stable; logins can be renamed, so they decide only without ids.
+  if (a.user_id && b.user_id) return a.user_id === b.user_id;
+  if (a.user_login && b.user_login) return a.user_login.toLowerCase() === b.user_login.toLowerCase();
+  return undefined;
+}
+
+function selfError(source: string, message: string, hint: string): OamError {
+  return new OamError('ERR_APPROVAL_SELF', `${source}: ${message}`, { hint });
+}
+
+const OTHER_PERSON_HINT = 'separation of duties: someone else from the approvers must run the approve job';
+
+/** Separation of duties: the approver is none of the step's `forbid` people. */
+export async function checkSeparation(
+  step: ApprovalStep,
+  approver: GitlabClaims,
+  people: People,
+  lookups: ApprovalLookups,
+  source: string,
+): Promise<void> {
+  const who = approver.user_login ?? `user ${approver.user_id ?? '?'}`;
+  for (const forbidden of step.forbid) {
+    if (forbidden === 'requester') {
+      const same = samePerson(approver, people.requester);
+      if (same === undefined) throw selfError(source, `cannot tell whether ${who} is the requester: the tokens carry no user_id or user_login`, OTHER_PERSON_HINT);
+      if (same) throw selfError(source, `${who} requested this access and may not approve it (forbid: requester)`, OTHER_PERSON_HINT);
+    } else if (forbidden === 'mrAuthor') {
+      const author = await lookups.mergeRequestAuthor();
+      if (!author.ok) {
+        throw selfError(source, `cannot check that ${who} is not the merge request author: ${author.why}`, author.why.includes('OAM_GITLAB_TOKEN') ? NO_API_HINT : 'retry the job once the GitLab API answers');
+      }
+      const mr = author.value;
+      if (mr === undefined) continue;
+      const same = approver.user_id ? approver.user_id === mr.id : approver.user_login?.toLowerCase() === mr.username.toLowerCase();
+      if (same) throw selfError(source, `${who} wrote the merge request and may not approve it (forbid: mrAuthor)`, OTHER_PERSON_HINT);
+    } else {
+      const email = approver.raw.user_email;
+      if (typeof email !== 'string' || email === '') {
+        throw selfError(source, `cannot check that ${who} authored no commit: the token has no user_email claim`, OTHER_PERSON_HINT);
+      }
+      const emails = await lookups.commitAuthorEmails();
+      if (!emails.ok) {
+        throw selfError(source, `cannot check that ${who} authored no commit: ${emails.why}`, emails.why.includes('OAM_GITLAB_TOKEN') ? NO_API_HINT : 'retry the job once the GitLab API answers');
+      }
+      if (emails.value.includes(email.toLowerCase())) {
+        throw selfError(source, `${who} authored or committed a commit of this change and may not approve it (forbid: commitAuthor)`, OTHER_PERSON_HINT);
+      }
+    }
+  }
+}
+
+/** The approval came after the request, within the step's `timeout`. */
+export function checkTimeout(step: ApprovalStep, requestIat: number, approvalIat: number, source: string): void {
+  if (approvalIat < requestIat) {
+    throw new OamError('ERR_APPROVAL_INVALID', `${source}: the approval (iat ${approvalIat}) precedes the request (iat ${requestIat})`, {
+      hint: 'an approval counts only for a request made before it: run the approve job again',
+    });
+  }
+  const waited = approvalIat - requestIat;
+  if (waited > step.timeoutSeconds) {
+    throw new OamError(
+      'ERR_APPROVAL_EXPIRED',
+      `${source}: approved ${formatDuration(waited)} after the request, but step ${step.name} allows ${formatDuration(step.timeoutSeconds)} (timeout)`,
+      { hint: 'the request ran out: run the pipeline again to make a new request' },
+    );
+  }
+}
+
+/** The approval is still fresh enough to be used (`validFor`). */
+export function checkValidFor(step: ApprovalStep, approvalIat: number, nowSeconds: number, source: string): void {
+  const age = nowSeconds - approvalIat;
+  if (age > step.validForSeconds) {
+    throw new OamError(
+      'ERR_APPROVAL_EXPIRED',
+      `${source}: approved ${formatDuration(age)} ago, but step ${step.name} accepts approvals for ${formatDuration(step.validForSeconds)} (validFor)`,
+      { hint: 'run the approve job again, then the grant job' },
+    );
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * Request and approval evidence: the JSON files the request and approve jobs
+ * leave for the grant job. Only `token` is signed (by GitLab); every other
+ * field is a convenience that grant recomputes or re-checks, never trusts.
+ */
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { OamError } from '../errors.ts';
+import type { RequestedAccess } from '../providers/requested-access.ts';
+import { isRealDirectory, readSmallFile, UnsafeFileError, writeFileAtomic } from './safe-files.ts';
+
+export interface RequestEvidence {
+  readonly version: 1;
+  readonly kind: 'request';
+  readonly component: string;
+  /** The request job's own ID token, audience `oam-grant`. */
+  readonly token: string;
+  readonly requested: RequestedAccess;
+  readonly accessFileDigest: string;
+  readonly createdAt: string;
+}
+
+export interface ApprovalEvidence {
+  readonly version: 1;
+  readonly kind: 'approval';
+  readonly component: string;
+  /** Name of the jit-approval step this approval satisfies. */
+  readonly step: string;
+  /** The approve job's own ID token, audience `oam-grant`: names who pressed Run. */
+  readonly token: string;
+  /** OAM_APPROVAL_REASON as the approver set it; unsigned, re-checked by grant. */
+  readonly reason: string;
+  readonly createdAt: string;
+}
+
+/** An evidence file and where it was read from, for messages that name it. */
+export interface Located<T> {
+  readonly path: string;
+  readonly evidence: T;
+}
+
+export const REQUEST_FILE = 'request.json';
+export const APPROVALS_DIR = 'approvals';
+
+export function requestEvidencePath(outDir: string): string {
+  return join(outDir, REQUEST_FILE);
+}
+
+export function approvalEvidencePath(outDir: string, jobId: string): string {
+  if (!/^[0-9]{1,20}$/.test(jobId)) throw new OamError('ERR_APPROVAL_INVALID', `job_id ${JSON.stringify(jobId)} is not a GitLab job id`);
+  return join(outDir, APPROVALS_DIR, `${jobId}.json`);
+}
+
+function invalid(path: string, message: string, cause?: unknown): OamError {
+  return new OamError('ERR_APPROVAL_INVALID', `${path}: ${message}`, {
+    hint: 'evidence files are written by the request and approve jobs only; rerun the pipeline instead of editing them',
+    cause,
+  });
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function stringField(record: Record<string, unknown>, name: string, path: string, maxLength = 16 * 1024): string {
+  const value = record[name];
+  if (typeof value !== 'string') throw invalid(path, `field ${name} is missing or not a string`);
+  if (value.length > maxLength) throw invalid(path, `field ${name} is longer than ${maxLength} characters`);
+  return value;
+}
+
+function parseJson(text: string, path: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw invalid(path, 'is not valid JSON', error);
+  }
+  if (!isRecord(value)) throw invalid(path, 'is not a JSON object');
+  if (value.version !== 1) throw invalid(path, `version ${JSON.stringify(value.version)} is not supported (expected 1)`);
+  return value;
+}
+
+function parseRequested(value: unknown, path: string): RequestedAccess {
+  if (!isRecord(value)) throw invalid(path, 'field requested is missing or not an object');
+  const durationSeconds = value.durationSeconds;
+  if (typeof durationSeconds !== 'number' || !Number.isInteger(durationSeconds)) {
+    throw invalid(path, 'field requested.durationSeconds is not an integer');
+  }
+  if (value.provider !== 'aws-sts') throw invalid(path, `field requested.provider ${JSON.stringify(value.provider)} is not supported`);
+  const region = value.region;
+  if (region !== undefined && typeof region !== 'string') throw invalid(path, 'field requested.region is not a string');
+  return {
+    component: stringField(value, 'component', path),
+    provider: 'aws-sts',
+    roleArn: stringField(value, 'roleArn', path),
+    ...(region === undefined ? {} : { region }),
+    durationSeconds,
+    scopeDigest: stringField(value, 'scopeDigest', path),
+    scopeSummary: stringField(value, 'scopeSummary', path),
+  };
+}
+
+export function parseRequestEvidence(text: string, path: string): RequestEvidence {
+  const record = parseJson(text, path);
+  if (record.kind !== 'request') throw invalid(path, `kind ${JSON.stringify(record.kind)} is not "request"`);
+  return {
+    version: 1,
+    kind: 'request',
+    component: stringField(record, 'component', path),
+    token: stringField(record, 'token', path),
+    requested: parseRequested(record.requested, path),
+    accessFileDigest: stringField(record, 'accessFileDigest', path),
+    createdAt: stringField(record, 'createdAt', path),
+  };
+}
+
+export function parseApprovalEvidence(text: string, path: string): ApprovalEvidence {
+  const record = parseJson(text, path);
+  if (record.kind !== 'approval') throw invalid(path, `kind ${JSON.stringify(record.kind)} is not "approval"`);
+  return {
+    version: 1,
+    kind: 'approval',
+    component: stringField(record, 'component', path),
+    step: stringField(record, 'step', path),
+    token: stringField(record, 'token', path),
+    reason: stringField(record, 'reason', path),
+    createdAt: stringField(record, 'createdAt', path),
+  };
+}
+
+async function readEvidenceText(path: string): Promise<string | undefined> {
+  try {
+    return await readSmallFile(path);
+  } catch (error) {
+    if (error instanceof UnsafeFileError) throw invalid(path, error.message.slice(path.length + 2), error);
+    throw error;
+  }
+}
+
+/** The request evidence, or undefined when the request job left none. */
+export async function readRequestEvidence(outDir: string): Promise<Located<RequestEvidence> | undefined> {
+  const path = requestEvidencePath(outDir);
+  const text = await readEvidenceText(path);
+  return text === undefined ? undefined : { path, evidence: parseRequestEvidence(text, path) };
+}
+
+/**
+ * Every approval evidence file, in job id order. A file whose name is not
+ * `<job_id>.json` is refused rather than skipped: the directory holds only
+ * what approve jobs wrote, so anything else was placed there by hand.
+ */
+export async function readApprovalEvidence(outDir: string): Promise<Located<ApprovalEvidence>[]> {
+  const dir = join(outDir, APPROVALS_DIR);
+  try {
+    if (!(await isRealDirectory(dir))) return [];
+  } catch (error) {
+    if (error instanceof UnsafeFileError) throw invalid(dir, 'is a symbolic link', error);
+    throw error;
+  }
+  const names = (await readdir(dir)).filter((name) => !name.startsWith('.'));
+  const found: Located<ApprovalEvidence>[] = [];
+  for (const name of names) {
+    const path = join(dir, name);
+    if (!/^[0-9]{1,20}\.json$/.test(name)) throw invalid(path, 'is not named <job_id>.json');
+    const text = await readEvidenceText(path);
+    if (text === undefined) continue;
+    found.push({ path, evidence: parseApprovalEvidence(text, path) });
+  }
+  return found.sort((a, b) => compareJobFiles(a.path, b.path));
+}
+
+function compareJobFiles(a: string, b: string): number {
+  const id = (path: string): bigint => BigInt(path.replace(/^.*[/\\]([0-9]+)\.json$/, '$1'));
+  const diff = id(a) - id(b);
+  return diff < 0n ? -1 : diff > 0n ? 1 : 0;
+}
+
+export async function writeRequestEvidence(outDir: string, evidence: RequestEvidence): Promise<string> {
+  const path = requestEvidencePath(outDir);
+  await writeFileAtomic(path, `${JSON.stringify(evidence, null, 2)}\n`);
+  return path;
+}
+
+export async function writeApprovalEvidence(outDir: string, jobId: string, evidence: ApprovalEvidence): Promise<string> {
+  const path = approvalEvidencePath(outDir, jobId);
+  await writeFileAtomic(path, `${JSON.stringify(evidence, null, 2)}\n`);
+  return path;
+}

@@ -1,0 +1,89 @@
+/**
+ * File hygiene for evidence and records that travel between jobs as
+ * artifacts: anyone who can push can also shape an artifact, so reads refuse
+ * symlinks and oversized files, and writes are atomic (a half-written
+ * evidence file must never be read as a whole one).
+ */
+import { constants } from 'node:fs';
+import { lstat, mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+/** Evidence files are a few KiB; anything larger is not ours. */
+export const MAX_EVIDENCE_BYTES = 64 * 1024;
+
+export class UnsafeFileError extends Error {
+  readonly path: string;
+  constructor(path: string, message: string) {
+    super(`${path}: ${message}`);
+    this.name = 'UnsafeFileError';
+    this.path = path;
+  }
+}
+
+/** True when the path exists and is not a symlink to a directory elsewhere. */
+export async function isRealDirectory(path: string): Promise<boolean> {
+  try {
+    const stats = await lstat(path);
+    if (stats.isSymbolicLink()) throw new UnsafeFileError(path, 'is a symbolic link');
+    return stats.isDirectory();
+  } catch (error) {
+    if (isNotFound(error)) return false;
+    throw error;
+  }
+}
+
+export function isNotFound(error: unknown): boolean {
+  return error instanceof Error && (error as NodeJS.ErrnoException).code === 'ENOENT';
+}
+
+/**
+ * Read a small regular file without following a symlink at its last
+ * component (O_NOFOLLOW, so there is no check-then-open race).
+ * Returns undefined when the file does not exist.
+ */
+export async function readSmallFile(path: string, maxBytes = MAX_EVIDENCE_BYTES): Promise<string | undefined> {
+  let handle: Awaited<ReturnType<typeof open>>;
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    if ((error as NodeJS.ErrnoException).code === 'ELOOP') throw new UnsafeFileError(path, 'is a symbolic link');
+    throw error;
+  }
+  try {
+    const stats = await handle.stat();
+    if (!stats.isFile()) throw new UnsafeFileError(path, 'is not a regular file');
+    if (stats.size > maxBytes) throw new UnsafeFileError(path, `is ${stats.size} bytes, more than the ${maxBytes} allowed`);
+    const buffer = Buffer.alloc(stats.size);
+    const { bytesRead } = await handle.read(buffer, 0, stats.size, 0);
+    return buffer.subarray(0, bytesRead).toString('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Create the directory (and parents); refuse when it exists as a symlink. */
+export async function ensureDirectory(path: string): Promise<void> {
+  if (await isRealDirectory(path)) return;
+  await mkdir(path, { recursive: true });
+  if (!(await isRealDirectory(path))) throw new UnsafeFileError(path, 'is not a directory');
+}
+
+/**
+ * Write through a temporary file in the same directory, then rename: readers
+ * see the old file or the new one, never a torn one, and a symlink planted at
+ * the target is replaced rather than followed.
+ */
+export async function writeFileAtomic(path: string, content: string, mode = 0o644): Promise<void> {
+  const dir = dirname(path);
+  await ensureDirectory(dir);
+  const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    await writeFile(temp, content, { mode, flag: 'wx' });
+    await rename(temp, path);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+}

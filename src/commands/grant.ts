@@ -1,0 +1,84 @@
+/**
+ * grant and exec: verify everything, exchange the token, then hand the
+ * credentials on — to a dotenv file (grant) or to a child process (exec).
+ * Nothing is written until every check, the exchange and the required audit
+ * note have succeeded.
+ */
+import { resolve } from 'node:path';
+import { assertAllowed, evaluatePolicies, type Decision } from '../policy/evaluate.ts';
+import { prefixVariables, renderDotenv, writeFileAtomic } from '../export/dotenv.ts';
+import { runWithCredentials } from '../export/exec-env.ts';
+import { sessionNameFor } from '../providers/session-name.ts';
+import type { IssuedCredentials } from '../providers/types.ts';
+import type { VerifiedToken } from '../token/types.ts';
+import type { Deps } from './deps.ts';
+import { loadTarget, type Target, verifyExchangeToken } from './target.ts';
+import { checkApprovalsForGrant, reportGrant } from './grant-evidence.ts';
+
+export interface GrantResult {
+  readonly target: Target;
+  readonly token: VerifiedToken;
+  readonly decision: Decision;
+  readonly credentials: IssuedCredentials;
+  /** Variables as exported, prefix applied. */
+  readonly variables: readonly (readonly [string, string])[];
+}
+
+function describeDuration(seconds: number): string {
+  if (seconds % 3600 === 0) return `${seconds / 3600}h`;
+  if (seconds % 60 === 0) return `${seconds / 60}m`;
+  return `${seconds}s`;
+}
+
+/** Every step of a grant up to, not including, handing the credentials on. */
+export async function obtainGrant(deps: Deps): Promise<GrantResult> {
+  const { log } = deps;
+  const target = await loadTarget(deps);
+  const token = await verifyExchangeToken(deps, target);
+  const decision = await log.section('conditions', () => {
+    const result = evaluatePolicies(target.file, target.component, target.trait, token.claims);
+    for (const r of result.results) log.info(`${r.ok ? 'pass' : 'FAIL'} ${r.name}`);
+    assertAllowed(result, target.file);
+    return result;
+  });
+  const approvals = await checkApprovalsForGrant(deps, target, token);
+  const started = deps.now().getTime();
+  const credentials = await log.section('exchange', async () => {
+    const issued = await target.provider.exchange({
+      trait: target.trait,
+      token,
+      sessionName: sessionNameFor(token.claims),
+      env: deps.env,
+      log,
+      ...(deps.sleep ? { sleep: deps.sleep } : {}),
+    });
+    log.info(`assumed ${issued.identity} for ${describeDuration(target.trait.durationSeconds)}, until ${issued.expiresAt.toISOString()}`);
+    return issued;
+  });
+  const exchangeMs = deps.now().getTime() - started;
+  const variables = [
+    ...prefixVariables(credentials.variables, target.trait.exportPrefix),
+    [`${target.trait.exportPrefix}OAM_GRANT_EXPIRES_AT`, credentials.expiresAt.toISOString()] as const,
+  ];
+  // Rendered before the note is posted, so a value GitLab would refuse never gets announced as granted.
+  renderDotenv(variables);
+  await reportGrant(deps, { target, token, decision, credentials, approvals, exchangeMs });
+  return { target, token, decision, credentials, variables };
+}
+
+export async function runGrant(deps: Deps): Promise<number> {
+  const result = await obtainGrant(deps);
+  const path = resolve(deps.options.dotenv);
+  await deps.log.section('export', () => writeFileAtomic(path, renderDotenv(result.variables, deps.options.dotenv)));
+  deps.log.success(
+    `granted ${result.target.component.name}: ${result.credentials.identity} until ${result.credentials.expiresAt.toISOString()}; ` +
+      `${result.variables.length} variables in ${deps.options.dotenv} (downloadable by project members until the credentials expire)`,
+  );
+  return 0;
+}
+
+export async function runExec(deps: Deps): Promise<number> {
+  const result = await obtainGrant(deps);
+  deps.log.success(`granted ${result.target.component.name}: running ${deps.options.execArgs[0] ?? ''} as ${result.credentials.identity}`);
+  return runWithCredentials(deps.options.execArgs, result.variables, deps.env, [deps.options.tokenVar, deps.options.evidenceTokenVar]);
+}

@@ -1,0 +1,89 @@
+/**
+ * plan: what grant would do here — the claims, the policies that apply and
+ * why they pass or fail, the approvals needed, the role, scope and duration.
+ * Exchanges nothing. Without a token it shows the static part and says so.
+ * Exits 3 when the conditions would deny, so it can gate a pipeline.
+ */
+import { evaluatePolicies, type Decision } from '../policy/evaluate.ts';
+import { describeRequestedAccess } from '../providers/requested-access.ts';
+import { readTokenVariable } from '../token/verify.ts';
+import type { VerifiedToken } from '../token/types.ts';
+import type { Deps } from './deps.ts';
+import { loadTarget } from './target.ts';
+
+const SHOWN_CLAIMS = ['iss', 'sub', 'aud', 'project_path', 'ref', 'ref_type', 'ref_protected', 'environment', 'pipeline_source', 'pipeline_id', 'job_id', 'user_login', 'sha'] as const;
+
+export async function runPlan(deps: Deps): Promise<number> {
+  const { options, log } = deps;
+  const target = await loadTarget(deps);
+  const access = describeRequestedAccess(target.component, target.trait);
+  const step = target.file.steps.find((s) => s.component === target.component.name);
+  let token: VerifiedToken | undefined;
+  if (deps.env[options.tokenVar]?.trim()) {
+    const raw = readTokenVariable(deps.env, options.tokenVar, target.audience);
+    token = await deps.verifier().verify(raw, { audience: target.audience, purpose: 'exchange', source: options.tokenVar });
+  } else {
+    log.warn(`${options.tokenVar} is not set: conditions are listed, not evaluated`);
+  }
+  const decision: Decision | undefined = token ? evaluatePolicies(target.file, target.component, target.trait, token.claims) : undefined;
+
+  if (options.json) {
+    deps.out(
+      `${JSON.stringify(
+        {
+          component: target.component.name,
+          access,
+          audience: target.audience,
+          claims: token ? Object.fromEntries(SHOWN_CLAIMS.map((c) => [c, token.claims.raw[c] ?? null])) : null,
+          decision: decision ?? null,
+          approval: step ?? null,
+          exportPrefix: target.trait.exportPrefix,
+        },
+        null,
+        2,
+      )}\n`,
+    );
+    return decision && !decision.allowed ? 3 : 0;
+  }
+
+  const lines: string[] = [];
+  lines.push(`component   ${target.component.name}${target.component.environment ? ` (environment ${target.component.environment})` : ''}`);
+  lines.push(`role        ${access.roleArn}${access.region ? ` in ${access.region}` : ''}`);
+  lines.push(`duration    ${access.durationSeconds}s`);
+  lines.push(`scope       ${access.scopeSummary} (sha256 ${access.scopeDigest.slice(0, 12)})`);
+  lines.push(`audience    ${target.audience}`);
+  if (token) {
+    lines.push('claims');
+    for (const claim of SHOWN_CLAIMS) {
+      const value = token.claims.raw[claim];
+      if (value !== undefined) lines.push(`  ${claim.padEnd(16)}${typeof value === 'string' ? value : JSON.stringify(value)}`);
+    }
+  }
+  lines.push('conditions');
+  const applicable = target.file.policies.filter((p) => !p.componentNames || p.componentNames.includes(target.component.name));
+  if (decision) {
+    if (decision.results.length === 0) lines.push('  none: only the cloud trust policy limits this component');
+    for (const result of decision.results) {
+      lines.push(`  ${result.ok ? 'pass' : 'FAIL'}  ${result.name} (${result.type})`);
+      for (const check of result.checks) {
+        lines.push(`        ${check.ok ? 'ok  ' : 'no  '} ${check.claim} = ${check.actual === undefined ? '(absent)' : JSON.stringify(check.actual)}; ${check.field} expects ${check.expected}`);
+      }
+    }
+    for (const name of decision.skipped) lines.push(`  skip  ${name} (not for this component)`);
+  } else {
+    if (applicable.length === 0) lines.push('  none: only the cloud trust policy limits this component');
+    for (const policy of applicable) lines.push(`  ?     ${policy.name} (${policy.type})`);
+  }
+  lines.push('approval');
+  if (step) {
+    const who = [...step.approvers.users.map((u) => `@${u}`), ...step.approvers.groups.map((g) => `group ${g}`)].join(', ');
+    lines.push(`  ${step.name}: ${step.minApprovals} of ${who || '(nobody listed)'}; not ${step.forbid.join(', ')}`);
+    lines.push(`  within ${step.timeoutSeconds}s of the request, used within ${step.validForSeconds}s${step.requireReason ? '; reason required' : ''}`);
+  } else {
+    lines.push('  none required');
+  }
+  const verdict = !decision ? 'not evaluated (no token)' : decision.allowed ? (step ? 'allowed once approved' : 'allowed') : 'DENIED';
+  lines.push(`outcome     ${verdict}`);
+  deps.out(`${lines.join('\n')}\n`);
+  return decision && !decision.allowed ? 3 : 0;
+}

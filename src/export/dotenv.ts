@@ -1,0 +1,81 @@
+/**
+ * The dotenv hand-off, by GitLab's rules: `KEY=value` lines only (no quotes,
+ * comments, blank lines or multi-line values), at most 5 KB, keys of
+ * [A-Za-z0-9_]. Written atomically with mode 0600, never through a symlink,
+ * and only after every other step succeeded.
+ */
+import { constants } from 'node:fs';
+import { lstat, open, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { OamError } from '../errors.ts';
+
+/** GitLab's `dotenv_size` limit. */
+export const DOTENV_MAX_BYTES = 5120;
+/** Self-managed GitLab's default `dotenv_variables` limit (GitLab.com allows more). */
+export const DOTENV_MAX_VARIABLES = 20;
+
+const KEY = /^[A-Za-z0-9_]{1,255}$/;
+
+function exportError(message: string, hint: string): OamError {
+  return new OamError('ERR_EXPORT_FAILED', message, { hint });
+}
+
+/** Applies `exportPrefix` (validated by the access file schema) to each name. */
+export function prefixVariables(variables: readonly (readonly [string, string])[], prefix: string): [string, string][] {
+  return variables.map(([name, value]) => [`${prefix}${name}`, value]);
+}
+
+/** Renders the file's text, refusing anything GitLab would reject or alter. Messages name keys, never values. */
+export function renderDotenv(variables: readonly (readonly [string, string])[], file = 'the dotenv file'): string {
+  if (variables.length > DOTENV_MAX_VARIABLES) {
+    throw exportError(`${file}: ${variables.length} variables exceed GitLab's default limit of ${DOTENV_MAX_VARIABLES}`, 'export fewer variables');
+  }
+  const seen = new Set<string>();
+  const lines: string[] = [];
+  for (const [key, value] of variables) {
+    if (!KEY.test(key)) throw exportError(`${file}: ${JSON.stringify(key)} is not a valid variable name ([A-Za-z0-9_])`, 'fix exportPrefix in the access file');
+    if (seen.has(key)) throw exportError(`${file}: ${key} would be written twice`, 'use a distinct exportPrefix');
+    seen.add(key);
+    // GitLab trims spaces, keeps quotes, and expands `$` later (the values are stored raw: false).
+    if (/[\r\n\0]/.test(value) || value !== value.trim() || value.includes('$') || value === '') {
+      throw exportError(`${file}: the value of ${key} cannot be written as a dotenv value`, 'this is a provider answer oam-grant cannot pass on safely; report it');
+    }
+    lines.push(`${key}=${value}`);
+  }
+  const text = `${lines.join('\n')}\n`;
+  const size = Buffer.byteLength(text, 'utf8');
+  if (size > DOTENV_MAX_BYTES) {
+    throw exportError(`${file}: ${size} bytes exceed GitLab's dotenv limit of ${DOTENV_MAX_BYTES}`, 'shorten exportPrefix or split the grant');
+  }
+  return text;
+}
+
+/**
+ * Writes `text` to `path` atomically: a 0600 temporary file opened with
+ * O_EXCL|O_NOFOLLOW in the same folder, fsynced, then renamed over the
+ * target. A symlink at the target is refused rather than followed or replaced.
+ */
+export async function writeFileAtomic(path: string, text: string): Promise<void> {
+  const existing = await lstat(path).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw exportError(`${path}: cannot inspect (${error.code ?? error.message})`, 'check the path given with --dotenv');
+  });
+  if (existing?.isSymbolicLink()) throw exportError(`${path} is a symbolic link; refusing to write credentials through it`, 'remove the link or choose another --dotenv path');
+  if (existing && !existing.isFile()) throw exportError(`${path} exists and is not a regular file`, 'choose another --dotenv path');
+  const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  let handle: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    await handle.writeFile(text, 'utf8');
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+    await rename(temp, path);
+  } catch (error) {
+    await handle?.close().catch(() => undefined);
+    await unlink(temp).catch(() => undefined);
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw exportError(`${path}: cannot write (${code})`, 'check that the job can write to the project directory');
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * `exec`: run a command with the credentials in its environment only. Nothing
+ * is written to disk; the child's exit status becomes ours.
+ */
+import { spawn } from 'node:child_process';
+import { OamError } from '../errors.ts';
+
+/** Conventional shell status for a child killed by a signal. */
+const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 };
+
+export async function runWithCredentials(
+  command: readonly string[],
+  variables: readonly (readonly [string, string])[],
+  baseEnv: Readonly<Record<string, string | undefined>>,
+  tokenVariables: readonly string[],
+): Promise<number> {
+  const [program, ...args] = command;
+  if (!program) throw new OamError('ERR_USAGE', 'exec needs a command after --', { hint: 'oam-grant exec --component C -- npx jest' });
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(baseEnv)) if (value !== undefined) env[key] = value;
+  // The child gets cloud credentials, not the ID tokens that minted them.
+  for (const name of tokenVariables) delete env[name];
+  for (const [key, value] of variables) env[key] = value;
+  const child = spawn(program, args, { stdio: 'inherit', env });
+  const forward = (signal: NodeJS.Signals) => child.kill(signal);
+  process.on('SIGINT', forward).on('SIGTERM', forward);
+  try {
+    return await new Promise<number>((resolve, reject) => {
+      child.on('error', (error: NodeJS.ErrnoException) =>
+        reject(new OamError('ERR_USAGE', `cannot start ${JSON.stringify(program)}: ${error.code ?? error.message}`, { hint: 'check the command after --' })),
+      );
+      child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? (SIGNAL_NUMBERS[signal] ?? 1) : 1)));
+    });
+  } finally {
+    process.off('SIGINT', forward).off('SIGTERM', forward);
+  }
+}

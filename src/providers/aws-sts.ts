@@ -1,0 +1,157 @@
+/**
+ * AWS: AssumeRoleWithWebIdentity through @aws-sdk/client-sts, with our own
+ * retry policy so that permanent refusals fail at once and transient ones are
+ * retried with backoff and jitter within a bounded time.
+ */
+import type { AssumeRoleWithWebIdentityCommandOutput } from '@aws-sdk/client-sts';
+import type { AwsStsTrait } from '../access-file/model.ts';
+import { OamError } from '../errors.ts';
+import { parseSafeUrl } from '../lib/http.ts';
+import { isTransientNetworkError, withRetry } from '../lib/retry.ts';
+import type { CredentialProvider, ExchangeInput, IssuedCredentials } from './types.ts';
+
+const TRANSIENT_CODES = new Set([
+  'Throttling',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+  'TooManyRequestsException',
+  'IDPCommunicationError',
+  'IDPCommunicationErrorException',
+  'InternalFailure',
+  'InternalError',
+  'ServiceUnavailable',
+  'ServiceUnavailableException',
+  'RequestTimeout',
+  'RequestTimeoutException',
+]);
+
+interface AwsErrorShape {
+  name?: string;
+  message?: string;
+  $fault?: string;
+  $metadata?: { httpStatusCode?: number; requestId?: string };
+}
+
+function asAwsError(error: unknown): AwsErrorShape {
+  return error !== null && typeof error === 'object' ? (error as AwsErrorShape) : {};
+}
+
+/** Throttling, IdP hiccups, 5xx and socket failures are worth another try; refusals are not. */
+export function isTransientAwsError(error: unknown): boolean {
+  const e = asAwsError(error);
+  if (e.name && TRANSIENT_CODES.has(e.name)) return true;
+  const status = e.$metadata?.httpStatusCode;
+  if (status !== undefined && (status >= 500 || status === 429)) return true;
+  return isTransientNetworkError(error);
+}
+
+/** The STS endpoint: AWS's own variables first (as the AWS CLI and SDKs read them), else AWS's default. */
+export function stsEndpoint(env: Readonly<Record<string, string | undefined>>): string | undefined {
+  for (const name of ['AWS_ENDPOINT_URL_STS', 'AWS_ENDPOINT_URL'] as const) {
+    const value = env[name]?.trim();
+    if (value) return parseSafeUrl(value, name).href.replace(/\/$/, '');
+  }
+  return undefined;
+}
+
+function permanentHint(code: string, input: ExchangeInput<AwsStsTrait>): string {
+  const { claims } = input.token;
+  switch (code) {
+    case 'AccessDenied':
+      return (
+        `the role's trust policy must allow this token: sub ${JSON.stringify(claims.sub)}, aud ${JSON.stringify(claims.aud.join(','))}, ` +
+        `federated principal for ${claims.iss.replace(/^https?:\/\//, '')}; print a matching policy with \`oam-grant trust-policy --component <name>\``
+      );
+    case 'InvalidIdentityToken':
+    case 'InvalidIdentityTokenException':
+      return `register ${claims.iss} as an IAM OIDC identity provider with audience ${JSON.stringify(claims.aud[0] ?? '')}, and make sure AWS can reach its /.well-known/openid-configuration`;
+    case 'ExpiredTokenException':
+      return 'the ID token expired before the exchange; re-run the job';
+    case 'PackedPolicyTooLarge':
+    case 'PackedPolicyTooLargeException':
+      return 'shorten sessionPolicy or use fewer policyArns';
+    case 'MalformedPolicyDocument':
+    case 'MalformedPolicyDocumentException':
+      return 'fix sessionPolicy in the access file; `oam-grant validate` checks its shape';
+    case 'ValidationError':
+      return "check roleArn, durationSeconds (at most the role's maximum session duration) and region";
+    case 'RegionDisabledException':
+      return 'activate STS in this region, or set region in the aws-sts trait';
+    default:
+      return 'see the message above; nothing was exported';
+  }
+}
+
+export const awsStsProvider: CredentialProvider<AwsStsTrait> = {
+  type: 'aws-sts',
+  defaultAudience: 'sts.amazonaws.com',
+
+  async exchange(input: ExchangeInput<AwsStsTrait>): Promise<IssuedCredentials> {
+    const { trait, token, sessionName, env, log } = input;
+    const endpoint = stsEndpoint(env);
+    const region = trait.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1';
+    // Loaded here so that validate, plan and trust-policy never pay for the SDK.
+    const { STSClient, AssumeRoleWithWebIdentityCommand } = await import('@aws-sdk/client-sts');
+    const client = new STSClient({
+      region,
+      ...(endpoint ? { endpoint } : {}),
+      maxAttempts: 1,
+      requestHandler: { connectionTimeout: 5_000, requestTimeout: 15_000 },
+    });
+    const command = new AssumeRoleWithWebIdentityCommand({
+      RoleArn: trait.roleArn,
+      RoleSessionName: sessionName,
+      WebIdentityToken: token.raw,
+      DurationSeconds: trait.durationSeconds,
+      ...(trait.sessionPolicy ? { Policy: JSON.stringify(trait.sessionPolicy) } : {}),
+      ...(trait.policyArns.length > 0 ? { PolicyArns: trait.policyArns.map((arn) => ({ arn })) } : {}),
+    });
+    let output: AssumeRoleWithWebIdentityCommandOutput;
+    try {
+      output = await withRetry(() => client.send(command), {
+        attempts: 5,
+        baseDelayMs: 250,
+        maxDelayMs: 4_000,
+        budgetMs: 30_000,
+        isTransient: isTransientAwsError,
+        ...(input.sleep ? { sleep: input.sleep } : {}),
+        onRetry: ({ attempt, delayMs, error }) =>
+          log.warn(`STS answered ${asAwsError(error).name ?? 'an error'} (attempt ${attempt}); retrying in ${delayMs} ms`),
+      });
+    } catch (error) {
+      const e = asAwsError(error);
+      const code = e.name ?? 'Error';
+      const transient = isTransientAwsError(error);
+      const message = (e.message ?? String(error)).slice(0, 500);
+      throw new OamError(
+        'ERR_EXCHANGE_FAILED',
+        transient
+          ? `STS stayed unavailable for ${trait.roleArn} after retries: ${code}: ${message}`
+          : `STS refused AssumeRoleWithWebIdentity for ${trait.roleArn}: ${code}: ${message}`,
+        { hint: transient ? 'STS or the network is failing; re-run the job later' : permanentHint(code, input), cause: error },
+      );
+    } finally {
+      client.destroy();
+    }
+    const credentials = output.Credentials;
+    if (!credentials?.AccessKeyId || !credentials.SecretAccessKey || !credentials.SessionToken || !credentials.Expiration) {
+      throw new OamError('ERR_EXCHANGE_FAILED', `STS answered without complete credentials for ${trait.roleArn}`, {
+        hint: 'check AWS_ENDPOINT_URL_STS points at STS',
+      });
+    }
+    const variables: [string, string][] = [
+      ['AWS_ACCESS_KEY_ID', credentials.AccessKeyId],
+      ['AWS_SECRET_ACCESS_KEY', credentials.SecretAccessKey],
+      ['AWS_SESSION_TOKEN', credentials.SessionToken],
+    ];
+    if (trait.region) variables.push(['AWS_REGION', trait.region], ['AWS_DEFAULT_REGION', trait.region]);
+    return {
+      variables,
+      // The key id is not secret to AWS, but nothing needs it in a log either.
+      secrets: [credentials.AccessKeyId, credentials.SecretAccessKey, credentials.SessionToken],
+      expiresAt: credentials.Expiration,
+      identity: output.AssumedRoleUser?.Arn ?? trait.roleArn,
+      sessionName,
+    };
+  },
+};

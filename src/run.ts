@@ -1,0 +1,24 @@
+/**
+ * The commands, each a short sequence of steps with its dependencies passed in.
+ */
+import type { CommandName } from './options.ts';
+import type { Deps } from './commands/deps.ts';
+import { runExec, runGrant } from './commands/grant.ts';
+import { runPlan } from './commands/plan.ts';
+import { runTrustPolicy } from './commands/trust-policy.ts';
+import { runValidate } from './commands/validate.ts';
+import { runApproveCommand, runRequestCommand } from './commands/gate.ts';
+
+const COMMAND_HANDLERS: Record<CommandName, (deps: Deps) => Promise<number>> = {
+  validate: runValidate,
+  plan: runPlan,
+  request: runRequestCommand,
+  approve: runApproveCommand,
+  grant: runGrant,
+  exec: runExec,
+  'trust-policy': runTrustPolicy,
+};
+
+export function runCommand(command: CommandName, deps: Deps): Promise<number> {
+  return COMMAND_HANDLERS[command](deps);
+}
