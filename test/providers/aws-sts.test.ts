@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { OamError } from '../../src/errors.ts';
+import { httpGet } from '../../src/lib/http.ts';
+import { Logger } from '../../src/lib/log.ts';
+import { awsStsProvider, isTransientAwsError, stsEndpoint } from '../../src/providers/aws-sts.ts';
+import { IssuerTokenVerifier } from '../../src/token/verify.ts';
+import type { VerifiedToken } from '../../src/token/types.ts';
+import { type Issuer, startIssuer } from '../emulators/issuer.ts';
+import { type StsEmulator, startSts } from '../emulators/sts.ts';
+import { awsTrait } from '../helpers/model.ts';
+
+const ROLE = 'arn:aws:iam::123456789012:role/ci-deploy';
+
+describe('awsStsProvider', () => {
+  let issuer: Issuer;
+  let sts: StsEmulator;
+  const logged: string[] = [];
+  const log = new Logger({ sink: { write: (t) => void logged.push(t) } });
+  const noSleep = async () => {};
+
+  before(async () => {
+    issuer = await startIssuer();
+    sts = await startSts({
+      providers: [{ issuerUrl: issuer.url, audiences: ['sts.amazonaws.com'] }],
+      roles: [{ arn: ROLE, trust: { issuerUrl: issuer.url, audience: 'sts.amazonaws.com', subPatterns: ['project_path:acme/payments:ref_type:branch:ref:main'] } }],
+    });
+  });
+  after(async () => {
+    await sts.close();
+    await issuer.close();
+  });
+
+  async function token(claims: Record<string, unknown> = { ref: 'main', ref_type: 'branch' }): Promise<VerifiedToken> {
+    const raw = await issuer.mint(claims);
+    return new IssuerTokenVerifier({ issuer: issuer.url, get: httpGet }).verify(raw, { audience: 'sts.amazonaws.com', purpose: 'exchange', source: 'OAM_ID_TOKEN' });
+  }
+
+  const exchange = async (t: VerifiedToken, trait = awsTrait({ region: 'eu-west-1' })) =>
+    awsStsProvider.exchange({ trait, token: t, sessionName: 'acme.payments@p1.j2', env: { AWS_ENDPOINT_URL_STS: sts.url }, log, sleep: noSleep });
+
+  it('exchanges the token and passes duration, session policy and policy ARNs through', async () => {
+    const trait = awsTrait({
+      region: 'eu-west-1',
+      durationSeconds: 1800,
+      sessionPolicy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['s3:PutObject'], Resource: ['arn:aws:s3:::releases/*'] }] },
+      policyArns: ['arn:aws:iam::aws:policy/ReadOnlyAccess'],
+    });
+    const issued = await exchange(await token(), trait);
+    const call = sts.issued.at(-1)!;
+    assert.equal(call.roleArn, ROLE);
+    assert.equal(call.sessionName, 'acme.payments@p1.j2');
+    assert.deepEqual(JSON.parse(call.policy ?? 'null'), trait.sessionPolicy);
+    assert.deepEqual(call.policyArns, ['arn:aws:iam::aws:policy/ReadOnlyAccess']);
+    assert.equal(issued.identity, 'arn:aws:sts::123456789012:assumed-role/ci-deploy/acme.payments@p1.j2');
+    assert.deepEqual(issued.variables.map(([k]) => k), ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_REGION', 'AWS_DEFAULT_REGION']);
+    assert.equal(issued.variables[1]?.[1], call.secretAccessKey);
+    assert.ok(Math.abs(issued.expiresAt.getTime() - (Date.now() + 1800_000)) < 10_000);
+    assert.ok(issued.secrets.includes(call.secretAccessKey) && issued.secrets.includes(call.sessionToken));
+  });
+
+  it('retries throttling, IdP trouble, 5xx and resets, then succeeds', async () => {
+    sts.injectFaults({ kind: 'throttle' }, { kind: 'idp-communication' }, { kind: 'status', status: 503 }, { kind: 'reset' });
+    const before = sts.calls.length;
+    await exchange(await token());
+    assert.equal(sts.calls.length - before, 5, 'four faults, then the success');
+    assert.ok(logged.some((l) => /STS answered Throttling \(attempt 1\); retrying/.test(l)));
+  });
+
+  it('gives up on persistent throttling with ERR_EXCHANGE_FAILED', async () => {
+    sts.injectFaults(...Array.from({ length: 5 }, () => ({ kind: 'throttle' as const })));
+    await assert.rejects(exchange(await token()), (error: unknown) => {
+      assert.ok(error instanceof OamError);
+      assert.equal(error.code, 'ERR_EXCHANGE_FAILED');
+      assert.match(error.message, /STS stayed unavailable .* after retries: Throttling/);
+      return true;
+    });
+  });
+
+  it('fails at once on AccessDenied, with the claims the trust policy must allow', async () => {
+    const before = sts.calls.length;
+    await assert.rejects(exchange(await token({ ref: 'feature/x', ref_type: 'branch' })), (error: unknown) => {
+      assert.ok(error instanceof OamError);
+      assert.equal(error.code, 'ERR_EXCHANGE_FAILED');
+      assert.match(error.message, /STS refused AssumeRoleWithWebIdentity for arn:aws:iam::123456789012:role\/ci-deploy: AccessDenied/);
+      assert.match(error.hint ?? '', /sub "project_path:acme\/payments:ref_type:branch:ref:feature\/x", aud "sts.amazonaws.com"/);
+      assert.match(error.hint ?? '', /oam-grant trust-policy/);
+      return true;
+    });
+    assert.equal(sts.calls.length - before, 1);
+  });
+
+  it('fails at once on a duration the role does not allow (ValidationError)', async () => {
+    const before = sts.calls.length;
+    await assert.rejects(exchange(await token(), awsTrait({ durationSeconds: 7200 })), (error: unknown) => error instanceof OamError && /ValidationError/.test(error.message) && /maximum session duration/.test(error.hint ?? ''));
+    assert.equal(sts.calls.length - before, 1);
+  });
+
+  it('fails at once on PackedPolicyTooLarge', async () => {
+    const statements = Array.from({ length: 40 }, (_, i) => ({ Effect: 'Allow', Action: [`s3:GetObject${i}`], Resource: [`arn:aws:s3:::bucket-${i}/*`] }));
+    await assert.rejects(exchange(await token(), awsTrait({ sessionPolicy: { Version: '2012-10-17', Statement: statements } })), (error: unknown) => error instanceof OamError && /PackedPolicyTooLarge/.test(error.message) && /shorten sessionPolicy/.test(error.hint ?? ''));
+  });
+
+  it('never puts the web identity token in an error', async () => {
+    const t = await token({ ref: 'feature/x' });
+    await assert.rejects(exchange(t), (error: unknown) => error instanceof OamError && !error.message.includes(t.raw) && !(error.hint ?? '').includes(t.raw));
+  });
+});
+
+describe('stsEndpoint', () => {
+  it('prefers AWS_ENDPOINT_URL_STS, then AWS_ENDPOINT_URL, and applies the loopback rule', () => {
+    assert.equal(stsEndpoint({ AWS_ENDPOINT_URL_STS: 'http://127.0.0.1:9/', AWS_ENDPOINT_URL: 'https://x.example' }), 'http://127.0.0.1:9');
+    assert.equal(stsEndpoint({ AWS_ENDPOINT_URL: 'https://sts.example.com' }), 'https://sts.example.com');
+    assert.equal(stsEndpoint({}), undefined);
+    assert.throws(() => stsEndpoint({ AWS_ENDPOINT_URL_STS: 'http://sts.example.com' }), /must use https/);
+  });
+});
+
+describe('isTransientAwsError', () => {
+  it('tells transient from permanent', () => {
+    assert.equal(isTransientAwsError({ name: 'Throttling' }), true);
+    assert.equal(isTransientAwsError({ name: 'Whatever', $metadata: { httpStatusCode: 502 } }), true);
+    assert.equal(isTransientAwsError({ name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }), false);
+    assert.equal(isTransientAwsError({ name: 'InvalidIdentityTokenException', $metadata: { httpStatusCode: 400 } }), false);
+  });
+});
