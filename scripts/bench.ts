@@ -1,0 +1,98 @@
+/**
+ * Benchmark (not a test): median wall time of the bundled `grant` against
+ * `node -e 0` and against the AWS CLI's assume-role-with-web-identity on the
+ * same loopback STS, interleaved so machine noise hits all three alike; plus
+ * the bundle size and grant's peak RSS.
+ *
+ *   npm run bench            (RUNS=N to change the number of rounds, default 15)
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { startEmbeddedDefault } from '../test/emulators/index.ts';
+
+const CLI = resolve('dist/oam-grant.mjs');
+const AWS = '/usr/bin/aws';
+const RUNS = Number(process.env.RUNS ?? 15);
+const ROLE = 'arn:aws:iam::123456789012:role/ci-deploy';
+
+const ACCESS_FILE = `apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata: {name: bench}
+spec:
+  components:
+    - name: deploy
+      type: gitlab-job
+      traits:
+        - type: aws-sts
+          properties: {roleArn: "${ROLE}", region: eu-west-1}
+  policies:
+    - name: main-only
+      type: gitlab-conditions
+      properties: {refProtected: true, refs: [main]}
+`;
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function timed(command: string, args: string[], options: { cwd: string; env: Record<string, string> }): number {
+  const started = process.hrtime.bigint();
+  const child = spawnSync(command, args, { ...options, encoding: 'utf8' });
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  if (child.status !== 0) throw new Error(`${command} ${args.slice(0, 2).join(' ')} exited ${child.status}: ${child.stderr.slice(-400)}`);
+  return ms;
+}
+
+const world = await startEmbeddedDefault();
+const workspace = mkdtempSync(join(tmpdir(), 'oam-grant-bench-'));
+try {
+  mkdirSync(join(workspace, '.gitlab'));
+  writeFileSync(join(workspace, '.gitlab/oam.yaml'), ACCESS_FILE);
+  const token = await world.issuer.mint({ ref: 'main', ref_type: 'branch', ref_protected: 'true' }, { ttlSeconds: 3600 });
+  const env = {
+    PATH: process.env.PATH ?? '',
+    HOME: workspace,
+    CI_SERVER_URL: world.issuer.url,
+    OAM_ID_TOKEN: token,
+    AWS_ENDPOINT_URL_STS: world.sts.url,
+    AWS_CONFIG_FILE: '/dev/null',
+    AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_DEFAULT_REGION: 'eu-west-1',
+  };
+  const opts = { cwd: workspace, env };
+  const haveAws = existsSync(AWS);
+  const samples = { node: [] as number[], grant: [] as number[], aws: [] as number[] };
+  for (let i = 0; i < RUNS + 1; i++) {
+    const node = timed(process.execPath, ['-e', '0'], opts);
+    const grant = timed(process.execPath, [CLI, 'grant', '--component', 'deploy'], opts);
+    const aws = haveAws
+      ? timed(AWS, ['sts', 'assume-role-with-web-identity', '--endpoint-url', world.sts.url, '--role-arn', ROLE, '--role-session-name', 'bench', '--web-identity-token', token, '--output', 'json'], opts)
+      : Number.NaN;
+    if (i === 0) continue; // warm-up round: file cache, first connection
+    samples.node.push(node);
+    samples.grant.push(grant);
+    samples.aws.push(aws);
+  }
+  const rss = spawnSync('/usr/bin/time', ['-f', '%M', process.execPath, CLI, 'grant', '--component', 'deploy'], { ...opts, encoding: 'utf8' });
+  const peakKb = Number(rss.stderr.trim().split('\n').at(-1));
+  const m = { node: median(samples.node), grant: median(samples.grant), aws: median(samples.aws) };
+  const size = statSync(CLI).size;
+  const line = (name: string, value: string, target: string) => console.log(`${name.padEnd(34)}${value.padStart(12)}   ${target}`);
+  console.log(`oam-grant benchmark: ${RUNS} interleaved rounds on loopback emulators (median wall time)\n`);
+  line('node -e 0', `${m.node.toFixed(1)} ms`, '');
+  line('oam-grant grant (bundle)', `${m.grant.toFixed(1)} ms`, '');
+  line('aws sts assume-role-with-web-identity', haveAws ? `${m.aws.toFixed(1)} ms` : 'n/a', haveAws ? '' : '(/usr/bin/aws missing: apt-get install awscli)');
+  console.log('');
+  line('grant / node -e 0', `${(m.grant / m.node).toFixed(2)}x`, 'target <= 4x');
+  if (haveAws) line('aws cli / grant', `${(m.aws / m.grant).toFixed(2)}x`, 'target >= 4x');
+  line('bundle size', `${(size / 1024).toFixed(0)} KiB`, 'target <= 1 MB');
+  line('grant peak RSS', Number.isFinite(peakKb) ? `${(peakKb / 1024).toFixed(1)} MB` : 'n/a', 'target <= 90 MB');
+} finally {
+  await world.close();
+  rmSync(workspace, { recursive: true, force: true });
+}
