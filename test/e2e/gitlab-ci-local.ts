@@ -66,6 +66,9 @@ export function createFixtureRepo(options: FixtureOptions): FixtureRepo {
   writeFileSync(join(dir, '.gitignore'), '.gitlab-ci-local/\n');
   const email = options.userEmail ?? 'dev@example.com';
   git(dir, ['init', '-q', '-b', 'main']);
+  // gitlab-ci-local reads these for GITLAB_USER_*; the jobs' HOME has no global git config.
+  git(dir, ['config', 'user.email', email]);
+  git(dir, ['config', 'user.name', email.split('@')[0] ?? 'dev']);
   git(dir, ['remote', 'add', 'origin', `http://${ORIGIN_HOST}/${PROJECT_PATH}.git`]);
   git(dir, ['add', '-A']);
   git(dir, ['commit', '-q', '-m', 'fixture'], email);
@@ -112,8 +115,6 @@ export function runGcl(repo: FixtureRepo, args: string[], options: GclOptions = 
   const variableArgs = Object.entries(options.variables ?? {}).flatMap(([k, v]) => ['--variable', `${k}=${v}`]);
   const argv = [
     GCL,
-    '--cwd',
-    repo.dir,
     '--home',
     repo.homeDir,
     '--json-schema-validation',

@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  checkBinding,
+  checkEligibility,
+  checkReason,
+  checkSeparation,
+  checkTimeout,
+  checkValidFor,
+} from '../../src/approval/checks.ts';
+import { claims, lookups, step } from './fixtures.ts';
+
+const SRC = '.oam-grant/approvals/831.json';
+
+describe('checkBinding', () => {
+  const own = claims();
+  const cases = [
+    { claim: 'pipeline_id', value: '1001', message: `${SRC}: pipeline_id 1001 differs from this pipeline's 1002` },
+    { claim: 'project_id', value: '9', message: `${SRC}: project_id 9 differs from this project's 1217` },
+    { claim: 'sha', value: 'b'.repeat(40), message: `${SRC}: sha ${'b'.repeat(40)} differs from this commit's ${'a'.repeat(40)}` },
+    { claim: 'pipeline_id', value: undefined, message: `${SRC}: has no pipeline_id claim (this pipeline's is 1002)` },
+  ];
+  for (const { claim, value, message } of cases) {
+    it(`refuses evidence whose ${claim} is ${value ?? 'absent'}`, () => {
+      assert.throws(() => checkBinding(claims({ [claim]: value }), own, SRC), { code: 'ERR_APPROVAL_INVALID', message });
+    });
+  }
+  it('accepts evidence from this project, pipeline and commit', () => {
+    assert.doesNotThrow(() => checkBinding(claims({ job_id: '777', user_login: 'alice' }), own, SRC));
+  });
+});
+
+describe('checkReason', () => {
+  const V = 'OAM_APPROVAL_REASON';
+  const cases: { name: string; step: Parameters<typeof step>[0]; reason: string | undefined; code?: string; message?: string; result?: string }[] = [
+    { name: 'optional and absent', step: {}, reason: undefined, result: '' },
+    { name: 'optional and given', step: {}, reason: '  hotfix  ', result: 'hotfix' },
+    { name: 'required and absent', step: { requireReason: true }, reason: undefined, code: 'ERR_APPROVAL_REASON', message: `${V}: step approve-deploy-prod requires a reason and none was given` },
+    { name: 'required and blank', step: { requireReason: true }, reason: '   ', code: 'ERR_APPROVAL_REASON', message: `${V}: step approve-deploy-prod requires a reason and none was given` },
+    { name: 'matching the pattern', step: { requireReason: true, reasonPattern: '^[A-Z]+-[0-9]+' }, reason: 'OPS-12 rollout', result: 'OPS-12 rollout' },
+    { name: 'not matching the pattern', step: { reasonPattern: '^[A-Z]+-[0-9]+' }, reason: 'because', code: 'ERR_APPROVAL_REASON', message: `${V}: the reason does not match reasonPattern "^[A-Z]+-[0-9]+" of step approve-deploy-prod` },
+    { name: 'multi-line', step: {}, reason: 'OPS-1\n@all', code: 'ERR_APPROVAL_REASON', message: `${V}: the reason contains control characters or line breaks` },
+    { name: 'too long', step: {}, reason: 'x'.repeat(501), code: 'ERR_APPROVAL_REASON', message: `${V}: the reason is 501 characters long, more than 500` },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      if (c.code) assert.throws(() => checkReason(step(c.step), c.reason, V), { code: c.code, message: c.message });
+      else assert.equal(checkReason(step(c.step), c.reason, V), c.result);
+    });
+  }
+});
+
+describe('checkEligibility', () => {
+  it('accepts a listed user, case-insensitively, without asking the API', async () => {
+    const l = lookups({ unavailable: true });
+    assert.deepEqual(await checkEligibility(step(), claims({ user_login: 'Alice' }), l, SRC), { via: 'user', login: 'Alice' });
+    assert.deepEqual(l.asked, []);
+  });
+  it('accepts an active member of a listed group, by user_id', async () => {
+    const s = step({ approvers: { users: [], groups: ['acme/sre'] } });
+    const match = await checkEligibility(s, claims({ user_login: 'carol', user_id: '77' }), lookups({ members: { 'acme/sre': ['77'] } }), SRC);
+    assert.deepEqual(match, { via: 'group', group: 'acme/sre' });
+  });
+  it('refuses someone neither listed nor a member', async () => {
+    const s = step({ approvers: { users: ['alice'], groups: ['acme/sre'] } });
+    await assert.rejects(checkEligibility(s, claims({ user_login: 'mallory', user_id: '66' }), lookups({ members: { 'acme/sre': ['77'] } }), SRC), {
+      code: 'ERR_APPROVER_NOT_ALLOWED',
+      message: `${SRC}: mallory may not approve step approve-deploy-prod (approvers.users: alice; approvers.groups: acme/sre)`,
+    });
+  });
+  it('fails closed when group membership cannot be checked', async () => {
+    const s = step({ approvers: { users: [], groups: ['acme/sre'] } });
+    await assert.rejects(checkEligibility(s, claims({ user_login: 'carol' }), lookups({ unavailable: true }), SRC), (error: Error & { code?: string; hint?: string }) => {
+      assert.equal(error.code, 'ERR_APPROVER_NOT_ALLOWED');
+      assert.equal(
+        error.message,
+        `${SRC}: carol may not approve step approve-deploy-prod (approvers.users: none; approvers.groups: acme/sre); cannot check membership of acme/sre: no OAM_GITLAB_TOKEN, so the GitLab API cannot be asked`,
+      );
+      assert.match(error.hint ?? '', /OAM_GITLAB_TOKEN/);
+      return true;
+    });
+  });
+});
+
+describe('checkSeparation', () => {
+  const requester = claims({ user_id: '42', user_login: 'dev' });
+  it('refuses the requester (same user_id, even renamed)', async () => {
+    await assert.rejects(checkSeparation(step(), claims({ user_id: '42', user_login: 'dev-renamed' }), { requester }, lookups(), SRC), {
+      code: 'ERR_APPROVAL_SELF',
+      message: `${SRC}: dev-renamed requested this access and may not approve it (forbid: requester)`,
+    });
+  });
+  it('refuses the merge request author', async () => {
+    await assert.rejects(
+      checkSeparation(step(), claims({ user_id: '7', user_login: 'alice' }), { requester }, lookups({ mrAuthor: { id: '7', username: 'alice' } }), SRC),
+      { code: 'ERR_APPROVAL_SELF', message: `${SRC}: alice wrote the merge request and may not approve it (forbid: mrAuthor)` },
+    );
+  });
+  it('has nothing to check for mrAuthor without a merge request', async () => {
+    await checkSeparation(step(), claims({ user_id: '7', user_login: 'alice' }), { requester }, lookups(), SRC);
+  });
+  it('fails closed on mrAuthor without the API', async () => {
+    await assert.rejects(checkSeparation(step(), claims({ user_id: '7', user_login: 'alice' }), { requester }, lookups({ unavailable: true }), SRC), {
+      code: 'ERR_APPROVAL_SELF',
+      message: `${SRC}: cannot check that alice is not the merge request author: no OAM_GITLAB_TOKEN, so the GitLab API cannot be asked`,
+    });
+  });
+  it('refuses a commit author by email when commitAuthor is forbidden', async () => {
+    const s = step({ forbid: ['commitAuthor'] });
+    await assert.rejects(
+      checkSeparation(s, claims({ user_id: '7', user_login: 'alice', user_email: 'Alice@Example.com' }), { requester }, lookups({ commitEmails: ['alice@example.com'] }), SRC),
+      { code: 'ERR_APPROVAL_SELF', message: `${SRC}: alice authored or committed a commit of this change and may not approve it (forbid: commitAuthor)` },
+    );
+    await checkSeparation(s, claims({ user_id: '7', user_login: 'alice', user_email: 'alice@example.com' }), { requester }, lookups({ commitEmails: ['bob@example.com'] }), SRC);
+  });
+  it('allows the requester when the step does not forbid it', async () => {
+    await checkSeparation(step({ forbid: [] }), requester, { requester }, lookups({ unavailable: true }), SRC);
+  });
+});
+
+describe('timing', () => {
+  const s = step({ timeoutSeconds: 7200, validForSeconds: 1800 });
+  it('refuses an approval older than the request', () => {
+    assert.throws(() => checkTimeout(s, 1000, 999, SRC), { code: 'ERR_APPROVAL_INVALID', message: `${SRC}: the approval (iat 999) precedes the request (iat 1000)` });
+  });
+  it('refuses an approval after the timeout', () => {
+    assert.throws(() => checkTimeout(s, 1000, 1000 + 7201, SRC), {
+      code: 'ERR_APPROVAL_EXPIRED',
+      message: `${SRC}: approved 2h 1s after the request, but step approve-deploy-prod allows 2h (timeout)`,
+    });
+    assert.doesNotThrow(() => checkTimeout(s, 1000, 1000 + 7200, SRC));
+  });
+  it('refuses an approval older than validFor', () => {
+    assert.throws(() => checkValidFor(s, 1000, 1000 + 1801, SRC), {
+      code: 'ERR_APPROVAL_EXPIRED',
+      message: `${SRC}: approved 30m 1s ago, but step approve-deploy-prod accepts approvals for 30m (validFor)`,
+    });
+    assert.doesNotThrow(() => checkValidFor(s, 1000, 1000 + 1800, SRC));
+  });
+});

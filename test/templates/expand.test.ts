@@ -1,0 +1,210 @@
+/**
+ * Expands a consumer pipeline that includes each component by `component:` at
+ * the commit SHA, with gitlab-ci-local's JSON schema validation on (the
+ * schema of GitLab's CI config it bundles), and checks the jobs it gets.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { parse } from 'yaml';
+import { createFixtureRepo, type FixtureRepo, runGcl } from '../e2e/gitlab-ci-local.ts';
+import { isRecord } from './template-files.ts';
+
+const INPUTS = {
+  component: 'deploy-prod',
+  access_file: 'ops/oam.yaml',
+  audience: 'https://gitlab.example.com',
+  environment: 'production',
+  image: 'registry.example.com/mirror/oam-grant:1.2.3',
+  stage: 'release',
+};
+
+function consumer(include: string): string {
+  return `stages: [build, release, deploy]
+include:
+${include}
+deploy:
+  stage: deploy
+  needs: ["creds:grant"]
+  script: [./deploy.sh]
+`;
+}
+
+/** One consumer using all four components, each with non-default inputs so they can be seen flowing through. */
+const PIPELINE = consumer(`  - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/jit-access@$CI_COMMIT_SHA
+    inputs:
+      prefix: creds
+      dotenv: creds.env
+      approve_rules: [{if: $CI_COMMIT_BRANCH == "main", when: manual}]
+      manual_confirmation: Really?
+${Object.entries(INPUTS)
+  .map(([k, v]) => `      ${k}: ${JSON.stringify(v)}`)
+  .join('\n')}
+  - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/request@$CI_COMMIT_SHA
+    inputs: {as: "single:request", component: it-tests}
+  - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/approve@$CI_COMMIT_SHA
+    inputs: {as: "single:approve", component: it-tests}
+  - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/grant@$CI_COMMIT_SHA
+    inputs: {as: "single:grant", component: it-tests}`);
+
+type Job = Record<string, unknown>;
+
+function job(pipeline: Record<string, unknown>, name: string): Job {
+  const value = pipeline[name];
+  assert.ok(isRecord(value), `job ${name} is missing from the expanded pipeline`);
+  return value;
+}
+
+let repo: FixtureRepo;
+let expanded: Record<string, unknown>;
+let listed: unknown;
+
+describe('components expanded by gitlab-ci-local', () => {
+  before(async () => {
+    repo = createFixtureRepo({ files: { '.gitlab-ci.yml': PIPELINE } });
+    const preview = await runGcl(repo, ['--preview']);
+    assert.equal(preview.code, 0, `--preview failed:\n${preview.stderr}${preview.stdout}`);
+    assert.match(preview.stdout + preview.stderr, /json schema validated/);
+    const parsed: unknown = parse(preview.stdout);
+    assert.ok(isRecord(parsed));
+    expanded = parsed;
+    const list = await runGcl(repo, ['--list-json']);
+    assert.equal(list.code, 0, list.stderr);
+    listed = JSON.parse(list.stdout);
+  });
+  after(() => repo?.cleanup());
+
+  it('leaves no interpolation block behind', () => {
+    assert.doesNotMatch(JSON.stringify(expanded), /\$\[\[/);
+  });
+
+  it('request: evidence token, inputs as variables, evidence artifact', () => {
+    const request = job(expanded, 'creds:request');
+    assert.equal(request.stage, 'release');
+    assert.deepEqual(request.image, { name: INPUTS.image });
+    assert.deepEqual(request.environment, { name: 'production', action: 'prepare' });
+    assert.deepEqual(request.id_tokens, { OAM_EVIDENCE_TOKEN: { aud: 'oam-grant' } });
+    assert.deepEqual(request.variables, {
+      OAM_COMPONENT: 'deploy-prod',
+      OAM_FILE: 'ops/oam.yaml',
+      OAM_AUDIENCE: 'https://gitlab.example.com',
+      OAM_EVIDENCE_TOKEN_VAR: 'OAM_EVIDENCE_TOKEN',
+      OAM_OUT_DIR: '.oam-grant',
+    });
+    assert.deepEqual(request.script, ['oam-grant request']);
+    assert.deepEqual(request.artifacts, { access: 'developer', expire_in: '1 week', paths: ['.oam-grant/request.json'] });
+    assert.equal(request.needs, undefined);
+  });
+
+  it('approve: a blocking manual job after the request', () => {
+    const approve = job(expanded, 'creds:approve');
+    assert.deepEqual(approve.rules, [{ if: '$CI_COMMIT_BRANCH == "main"', when: 'manual' }]);
+    assert.equal(approve.allow_failure, false);
+    assert.equal(approve.manual_confirmation, 'Really?');
+    assert.deepEqual(approve.needs, [{ job: 'creds:request', artifacts: true, optional: false }]);
+    assert.deepEqual(approve.id_tokens, { OAM_EVIDENCE_TOKEN: { aud: 'oam-grant' } });
+    assert.deepEqual(approve.script, ['oam-grant approve']);
+    assert.deepEqual(approve.artifacts, { access: 'developer', expire_in: '1 week', paths: ['.oam-grant/approvals/'] });
+    assert.ok(Array.isArray(listed));
+    const entry: unknown = listed.find((j: unknown) => isRecord(j) && j.name === 'creds:approve');
+    assert.ok(isRecord(entry));
+    assert.equal(entry.when, 'manual');
+    assert.equal(entry.allow_failure, false);
+  });
+
+  it('grant: both tokens, the dotenv report hidden from downloads and short-lived', () => {
+    const grant = job(expanded, 'creds:grant');
+    assert.deepEqual(grant.needs, [
+      { job: 'creds:request', artifacts: true, optional: false },
+      { job: 'creds:approve', artifacts: true, optional: false },
+    ]);
+    assert.deepEqual(grant.id_tokens, {
+      OAM_ID_TOKEN: { aud: 'https://gitlab.example.com' },
+      OAM_EVIDENCE_TOKEN: { aud: 'oam-grant' },
+    });
+    assert.equal(isRecord(grant.variables) && grant.variables.OAM_DOTENV, 'creds.env');
+    assert.equal(isRecord(grant.variables) && grant.variables.OAM_TOKEN_VAR, 'OAM_ID_TOKEN');
+    assert.deepEqual(grant.script, ['oam-grant grant']);
+    assert.deepEqual(grant.artifacts, {
+      access: 'none',
+      expire_in: '1 hour',
+      paths: ['.oam-grant/audit.json'],
+      reports: { dotenv: 'creds.env', metrics: '.oam-grant/metrics.txt' },
+    });
+  });
+
+  it('the deploy job needs only the grant job, which hands it the dotenv', () => {
+    assert.deepEqual(job(expanded, 'deploy').needs, [{ job: 'creds:grant', artifacts: true, optional: false }]);
+  });
+
+  it('jit-access is the three single components wired with needs', () => {
+    for (const step of ['request', 'approve', 'grant']) {
+      const composite = { ...job(expanded, `creds:${step}`) };
+      const single = { ...job(expanded, `single:${step}`) };
+      delete composite.needs;
+      // Inputs that differ between the two includes of this fixture.
+      for (const value of [composite, single]) {
+        delete value.variables;
+        delete value.stage;
+        delete value.image;
+        delete value.environment;
+        delete value.rules;
+        delete value.manual_confirmation;
+        delete value.id_tokens;
+        delete value.artifacts;
+      }
+      assert.deepEqual(composite, single, step);
+    }
+    // The parts deleted above are compared on the defaults, where both includes agree.
+    const single = job(expanded, 'single:grant');
+    assert.deepEqual(single.variables, {
+      OAM_COMPONENT: 'it-tests',
+      OAM_FILE: '.gitlab/oam.yaml',
+      OAM_AUDIENCE: 'sts.amazonaws.com',
+      OAM_DOTENV: 'oam-grant.env',
+      OAM_TOKEN_VAR: 'OAM_ID_TOKEN',
+      OAM_EVIDENCE_TOKEN_VAR: 'OAM_EVIDENCE_TOKEN',
+      OAM_OUT_DIR: '.oam-grant',
+    });
+    assert.deepEqual(single.environment, { name: 'oam-grant', action: 'prepare' });
+    assert.deepEqual(job(expanded, 'single:approve').rules, [{ when: 'manual' }]);
+    assert.equal(job(expanded, 'single:approve').allow_failure, false);
+    assert.deepEqual(single.id_tokens, { OAM_ID_TOKEN: { aud: 'sts.amazonaws.com' }, OAM_EVIDENCE_TOKEN: { aud: 'oam-grant' } });
+  });
+});
+
+describe('gitlab-ci-local refuses broken includes', () => {
+  it('fails when the required component input is missing', async () => {
+    const broken = createFixtureRepo({
+      files: { '.gitlab-ci.yml': 'include:\n  - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/grant@$CI_COMMIT_SHA\n' },
+    });
+    try {
+      const result = await runGcl(broken, ['--preview']);
+      assert.equal(result.code, 1);
+      assert.match(result.stderr + result.stdout, /`component` input: required value has not been provided/);
+    } finally {
+      broken.cleanup();
+    }
+  });
+
+  it('validates the expanded jobs against the CI schema (a bad artifacts:access fails)', async () => {
+    const broken = createFixtureRepo({
+      files: {
+        '.gitlab-ci.yml': 'include:\n  - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/grant@$CI_COMMIT_SHA\n    inputs: {component: x}\n',
+      },
+    });
+    try {
+      const path = join(broken.dir, 'templates', 'grant.yml');
+      // Included at the SHA, the template is read from the working tree, uncommitted edits included.
+      const source = readFileSync(path, 'utf8');
+      assert.match(source, /^ {4}access: none$/m);
+      writeFileSync(path, source.replace(/^ {4}access: none$/m, '    access: nobody'));
+      const result = await runGcl(broken, ['--preview']);
+      assert.equal(result.code, 1);
+      assert.match(result.stderr + result.stdout, /'access' property must be one of \[none, developer, all\] \(found nobody\)/);
+    } finally {
+      broken.cleanup();
+    }
+  });
+});
