@@ -29,6 +29,8 @@ export interface SchemaError {
   keyword: string;
   params: Record<string, unknown>;
   message?: string;
+  /** The schema object holding the failing keyword (the generator turns on ajv's \`verbose\`). */
+  parentSchema?: Record<string, unknown>;
 }
 
 export interface SchemaValidator {
@@ -42,15 +44,16 @@ export declare const validate: SchemaValidator;
 
 export function generateValidator() {
   const schema = JSON.parse(readFileSync(schemaPath, 'utf8'));
-  const ajv = new Ajv({ allErrors: true, strict: true, code: { source: true, esm: true } });
+  const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, code: { source: true, esm: true } });
   const validate = ajv.compile(schema);
   let code = standaloneCode(ajv, validate);
   // ajv's "esm" output still require()s its runtime helpers; turn those into imports
-  // so the module is real ESM for Node, tsx and esbuild alike.
+  // so the module is real ESM. Node hands a CommonJS module's exports object to a
+  // default import while some bundlers hand its `default`, so accept either.
   const imports = [];
   code = code.replace(/const (\w+) = require\("(ajv\/dist\/runtime\/\w+)"\)\.default;/g, (_, name, path) => {
     imports.push(`import ${name}$ from "${path}.js";`);
-    return `const ${name} = ${name}$.default;`;
+    return `const ${name} = typeof ${name}$ === "function" ? ${name}$ : ${name}$.default;`;
   });
   if (code.includes('require(')) throw new Error('generated validator still calls require(); extend the rewrite');
   code = code.replace(/^"use strict";/, '');

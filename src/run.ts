@@ -7,13 +7,14 @@ import { runExec, runGrant } from './commands/grant.ts';
 import { runPlan } from './commands/plan.ts';
 import { runTrustPolicy } from './commands/trust-policy.ts';
 import { runValidate } from './commands/validate.ts';
-import { runApproveCommand, runRequestCommand } from './commands/gate.ts';
+import { runApprove } from './commands/approve.ts';
+import { runRequest } from './commands/request.ts';
 
 const COMMAND_HANDLERS: Record<CommandName, (deps: Deps) => Promise<number>> = {
   validate: runValidate,
   plan: runPlan,
-  request: runRequestCommand,
-  approve: runApproveCommand,
+  request: runRequest,
+  approve: runApprove,
   grant: runGrant,
   exec: runExec,
   'trust-policy': runTrustPolicy,

@@ -29,6 +29,8 @@ export interface Component {
   readonly pointer: string;
   /** When set, the grant token's `environment` claim must equal it. */
   readonly environment?: string;
+  /** The GitLab job name (`properties.job`): informational, for notes and plans; never checked. */
+  readonly job?: string;
   readonly traits: readonly Trait[];
 }
 

@@ -5,6 +5,7 @@
  * file or variable) and the claim; none does I/O except through `lookups`.
  */
 import type { ApprovalStep } from '../access-file/model.ts';
+import { compileReasonPattern } from '../access-file/reason-pattern.ts';
 import { OamError } from '../errors.ts';
 import { formatDuration } from '../report/format.ts';
 import type { GitlabClaims } from '../token/claims.ts';
@@ -48,8 +49,8 @@ export function checkBinding(evidence: GitlabClaims, own: GitlabClaims, source: 
       throw new OamError('ERR_APPROVAL_INVALID', `this job's token has no ${claim} claim to bind ${source} to`);
     }
     if (theirs !== ours) {
-      const seen = theirs === undefined ? 'is absent' : theirs;
-      throw new OamError('ERR_APPROVAL_INVALID', `${source}: ${claim} ${seen} differs from this ${noun}'s ${ours}`, {
+      const what = theirs === undefined ? `has no ${claim} claim (this ${noun}'s is ${ours})` : `${claim} ${theirs} differs from this ${noun}'s ${ours}`;
+      throw new OamError('ERR_APPROVAL_INVALID', `${source}: ${what}`, {
         hint: 'approvals count only in the pipeline and at the commit they were given for: run the request and approve jobs in this pipeline',
       });
     }
@@ -84,13 +85,7 @@ export function checkReason(step: ApprovalStep, reason: string | undefined, sour
     });
   }
   if (step.reasonPattern !== undefined) {
-    let pattern: RegExp;
-    try {
-      pattern = new RegExp(step.reasonPattern, 'u');
-    } catch (error) {
-      throw new OamError('ERR_METADATA_INVALID', `step ${step.name}: reasonPattern is not a valid regular expression`, { cause: error });
-    }
-    if (!pattern.test(text)) {
+    if (!compileReasonPattern(step.reasonPattern).test(text)) {
       throw new OamError('ERR_APPROVAL_REASON', `${source}: the reason does not match reasonPattern ${JSON.stringify(step.reasonPattern)} of step ${step.name}`, {
         hint: 'set OAM_APPROVAL_REASON to a reason in the expected form (e.g. a ticket id) and run the approve job again',
       });

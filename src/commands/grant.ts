@@ -13,7 +13,8 @@ import type { IssuedCredentials } from '../providers/types.ts';
 import type { VerifiedToken } from '../token/types.ts';
 import type { Deps } from './deps.ts';
 import { loadTarget, type Target, verifyExchangeToken } from './target.ts';
-import { checkApprovalsForGrant, reportGrant } from './grant-evidence.ts';
+import { checkApprovalsForGrant } from '../approval/grant-gate.ts';
+import { reportGrant, reportGrantDenied } from '../report/grant-report.ts';
 
 export interface GrantResult {
   readonly target: Target;
@@ -35,13 +36,21 @@ export async function obtainGrant(deps: Deps): Promise<GrantResult> {
   const { log } = deps;
   const target = await loadTarget(deps);
   const token = await verifyExchangeToken(deps, target);
-  const decision = await log.section('conditions', () => {
-    const result = evaluatePolicies(target.file, target.component, target.trait, token.claims);
-    for (const r of result.results) log.info(`${r.ok ? 'pass' : 'FAIL'} ${r.name}`);
-    assertAllowed(result, target.file);
-    return result;
-  });
-  const approvals = await checkApprovalsForGrant(deps, target, token);
+  let decision: Decision;
+  let approvals: Awaited<ReturnType<typeof checkApprovalsForGrant>>;
+  try {
+    decision = await log.section('conditions', () => {
+      const result = evaluatePolicies(target.file, target.component, target.trait, token.claims);
+      for (const r of result.results) log.info(`${r.ok ? 'pass' : 'FAIL'} ${r.name}`);
+      assertAllowed(result, target.file);
+      return result;
+    });
+    approvals = await checkApprovalsForGrant(deps, target, token);
+  } catch (error) {
+    // A denial is recorded in the note and the audit record too (best effort), then reported as is.
+    await reportGrantDenied(deps, target, token, error);
+    throw error;
+  }
   const started = deps.now().getTime();
   const credentials = await log.section('exchange', async () => {
     const issued = await target.provider.exchange({

@@ -2,9 +2,10 @@
  * The steps every token-bearing command starts with: load the access file,
  * pick the component and its credential trait, verify the job's token.
  */
-import { findComponent, loadAccessFile } from '../access-file/load.ts';
+import { loadAccessFile } from '../access-file/load.ts';
+import { credentialTraitOf, findComponent } from '../access-file/lookup.ts';
 import type { AccessFile, Component, CredentialTrait } from '../access-file/model.ts';
-import { credentialTraitOf, providerFor } from '../providers/index.ts';
+import { providerFor } from '../providers/index.ts';
 import type { CredentialProvider } from '../providers/types.ts';
 import { readTokenVariable } from '../token/verify.ts';
 import type { VerifiedToken } from '../token/types.ts';

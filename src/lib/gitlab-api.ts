@@ -210,8 +210,11 @@ export function createGitlabApi(options: GitlabApiOptions): GitlabApi {
         const member = record(
           await call('group membership', (api) => api.GroupMembers.show(group, Number(userId), { includeInherited: true })),
         );
+        // `state` is the user's (active, blocked); `membership_state` the membership's (active, awaiting).
+        const userState = typeof member.state === 'string' ? member.state : 'active';
+        const membershipState = typeof member.membership_state === 'string' ? member.membership_state : 'active';
         return {
-          state: typeof member.state === 'string' ? member.state : 'active',
+          state: userState === 'active' && membershipState === 'active' ? 'active' : `${userState}/${membershipState}`,
           accessLevel: typeof member.access_level === 'number' ? member.access_level : 0,
         };
       } catch (error) {

@@ -1,4 +1,4 @@
-import type { Component, CredentialTrait } from '../access-file/model.ts';
+import type { CredentialTrait } from '../access-file/model.ts';
 import { awsStsProvider } from './aws-sts.ts';
 import type { CredentialProvider } from './types.ts';
 
@@ -9,11 +9,4 @@ const PROVIDERS: { readonly [K in CredentialTrait['type']]: CredentialProvider<E
 
 export function providerFor<T extends CredentialTrait>(trait: T): CredentialProvider<T> {
   return PROVIDERS[trait.type as CredentialTrait['type']] as unknown as CredentialProvider<T>;
-}
-
-/** The component's credential trait; the loader guarantees exactly one. */
-export function credentialTraitOf(component: Component): CredentialTrait {
-  const trait = component.traits.find((t): t is CredentialTrait => t.type === 'aws-sts');
-  if (!trait) throw new Error(`component ${component.name} has no credential trait (the loader should have refused it)`);
-  return trait;
 }

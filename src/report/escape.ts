@@ -15,8 +15,8 @@ const MARKDOWN_PUNCTUATION = new Set(['\\', '`', '*', '_', '{', '}', '[', ']', '
 
 const HTML_ENTITIES: Readonly<Record<string, string>> = { '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' };
 
-/** Sigils of GitLab references and mentions; `:` breaks `https://` autolinks. */
-const REFERENCE_SIGILS = new Set(['@', '#', '!', '%', '~', '$', '&', ':']);
+/** Sigils of GitLab references and mentions. */
+const REFERENCE_SIGILS = new Set(['@', '#', '!', '%', '~', '$', '&']);
 
 /** Longest user-controlled value shown in a note cell. */
 export const MAX_CELL_LENGTH = 200;
@@ -25,7 +25,6 @@ export const MAX_CELL_LENGTH = 200;
  * Invisible or direction-changing characters that could make a cell read
  * differently than it is (bidi overrides, zero-width joiners): dropped.
  */
-// biome-ignore lint/suspicious/noMisleadingCharacterClass: listing these characters is the point
 const INVISIBLE = /[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g;
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: replacing them is the point
@@ -49,8 +48,20 @@ export function escapeMarkdown(text: string, maxLength = MAX_CELL_LENGTH): strin
     else out += char;
     if (REFERENCE_SIGILS.has(char)) out += ZWSP;
   }
-  // `www.example.com` autolinks without a scheme in GitLab's Markdown.
-  return out.replace(/www\./gi, (match) => `${match.slice(0, 3)}${ZWSP}.`);
+  // `scheme://` and `www.` autolink in GitLab's Markdown; a zero-width space after the colon or the `www` stops both.
+  return out.replace(/\\:\/\//g, `\\:${ZWSP}//`).replace(/www\./gi, (match) => `${match.slice(0, 3)}${ZWSP}.`);
+}
+
+/** Characters of identifiers (ARNs, digests, session names) that are safe verbatim inside a code span. */
+const CODE_SAFE = /^[A-Za-z0-9:/_.*@+=,-]{1,200}$/;
+
+/**
+ * An identifier as a code span, so it reads and copies exactly (GitLab
+ * resolves no reference and no link inside code); anything with other
+ * characters falls back to {@link escapeMarkdown}.
+ */
+export function codeOrEscaped(text: string): string {
+  return CODE_SAFE.test(text) ? `\`${text}\`` : escapeMarkdown(text);
 }
 
 /** For values inside the hidden marker comment: nothing that could close it or break the line. */

@@ -19,10 +19,18 @@ export interface CliResult {
 export const capturedOutputs: string[] = [];
 
 export function runCli(args: readonly string[], options: { cwd: string; env: Record<string, string | undefined> }): Promise<CliResult> {
+  return runProgram(process.execPath, [CLI, ...args], options);
+}
+
+/**
+ * Any program, asynchronously: the emulators live in the test's own process,
+ * so a spawnSync would block them from answering.
+ */
+export function runProgram(program: string, args: readonly string[], options: { cwd: string; env: Record<string, string | undefined> }): Promise<CliResult> {
   const env: Record<string, string> = { PATH: process.env.PATH ?? '' };
   for (const [key, value] of Object.entries(options.env)) if (value !== undefined) env[key] = value;
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(program, args, { cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -4,12 +4,11 @@
  * be refused. Each refusal must leave no dotenv behind and exchange nothing.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type EmbeddedDefault, startEmbeddedDefault } from '../emulators/index.ts';
-import { capturedOutputs, parseDotenv, readTree, runCli, workspace } from '../helpers/cli.ts';
+import { capturedOutputs, parseDotenv, readTree, runCli, runProgram, workspace } from '../helpers/cli.ts';
 
 const ACCESS_FILE = `apiVersion: core.oam.dev/v1beta1
 kind: Application
@@ -91,9 +90,9 @@ describe('grant through the bundle', () => {
     assert.equal(issued.subject, 'project_path:acme/payments:ref_type:branch:ref:main');
 
     if (!existsSync('/usr/bin/aws')) return;
-    const aws = spawnSync('/usr/bin/aws', ['sts', 'get-caller-identity', '--endpoint-url', world.sts.url, '--output', 'json'], {
-      env: { PATH: process.env.PATH ?? '', HOME: dir, AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null', AWS_EC2_METADATA_DISABLED: 'true', ...vars },
-      encoding: 'utf8',
+    const aws = await runProgram('/usr/bin/aws', ['sts', 'get-caller-identity', '--endpoint-url', world.sts.url, '--output', 'json'], {
+      cwd: dir,
+      env: { HOME: dir, AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null', AWS_EC2_METADATA_DISABLED: 'true', ...vars },
     });
     assert.equal(aws.status, 0, aws.stderr);
     assert.match(JSON.parse(aws.stdout).Arn, /^arn:aws:sts::123456789012:assumed-role\/ci-deploy\//);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { escapeMarkdown } from '../../src/report/escape.ts';
+import { codeOrEscaped, escapeMarkdown } from '../../src/report/escape.ts';
 
 const ZWSP = '\u200b';
 
@@ -52,5 +52,18 @@ describe('escapeMarkdown', () => {
     const escaped = escapeMarkdown('x'.repeat(1000), 50);
     assert.equal(Array.from(escaped).length, 50);
     assert.ok(escaped.endsWith('…'));
+  });
+});
+
+describe('codeOrEscaped', () => {
+  it('shows identifiers verbatim in a code span, so they copy exactly', () => {
+    assert.equal(codeOrEscaped('arn:aws:iam::123456789012:role/ci-deploy'), '`arn:aws:iam::123456789012:role/ci-deploy`');
+  });
+  it('escapes anything that could close the span or split a table cell', () => {
+    for (const hostile of ['a`b', 'a|b', 'a b', '<x>', 'x\ny']) {
+      const out = codeOrEscaped(hostile);
+      assert.ok(!out.startsWith('`'), `${hostile} -> ${out}`);
+      assert.equal(out, escapeMarkdown(hostile));
+    }
   });
 });

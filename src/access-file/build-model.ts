@@ -1,0 +1,148 @@
+/**
+ * Schema-valid, semantically checked value -> the typed, frozen model, with
+ * design.md's defaults applied and durations in seconds.
+ */
+import { parseDuration } from './duration.ts';
+import type {
+  AccessFile,
+  ApprovalStep,
+  Component,
+  ForbiddenPerson,
+  Policy,
+  SourcePosition,
+  Trait,
+} from './model.ts';
+import { DEFAULT_DURATION_SECONDS } from './semantic-checks.ts';
+
+export const APPROVAL_DEFAULTS = {
+  timeout: '24h',
+  validFor: '1h',
+  minApprovals: 1,
+  forbid: ['requester', 'mrAuthor'] as readonly ForbiddenPerson[],
+  requireReason: false,
+} as const;
+
+// The shape the schema guarantees; only this module relies on it.
+interface RawTrait {
+  type: 'aws-sts' | 'mr-audit';
+  properties?: Record<string, unknown>;
+}
+interface RawComponent {
+  name: string;
+  type: 'gitlab-job';
+  properties?: { environment?: string; job?: string };
+  traits: RawTrait[];
+}
+interface RawPolicy {
+  name: string;
+  type: 'gitlab-conditions' | 'credential-limits';
+  properties: Record<string, unknown>;
+}
+interface RawStep {
+  name: string;
+  type: 'jit-approval';
+  timeout?: string;
+  properties: {
+    component: string;
+    approvers: { users?: string[]; groups?: string[] };
+    minApprovals?: number;
+    forbid?: ForbiddenPerson[];
+    requireReason?: boolean;
+    reasonPattern?: string;
+    validFor?: string;
+  };
+}
+interface RawApplication {
+  metadata: { name: string };
+  spec: { components: RawComponent[]; policies?: RawPolicy[]; workflow?: { steps: RawStep[] } };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value) && !(value instanceof Map)) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+function structuredCopy<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
+}
+
+function toTrait(raw: RawTrait): Trait {
+  const p = raw.properties ?? {};
+  if (raw.type === 'mr-audit') return { type: 'mr-audit', required: p.required === true };
+  return {
+    type: 'aws-sts',
+    roleArn: p.roleArn as string,
+    ...(typeof p.region === 'string' ? { region: p.region } : {}),
+    durationSeconds: typeof p.durationSeconds === 'number' ? p.durationSeconds : DEFAULT_DURATION_SECONDS,
+    ...(p.sessionPolicy !== undefined ? { sessionPolicy: structuredCopy(p.sessionPolicy as Record<string, unknown>) } : {}),
+    policyArns: Array.isArray(p.policyArns) ? (p.policyArns as string[]) : [],
+    exportPrefix: typeof p.exportPrefix === 'string' ? p.exportPrefix : '',
+  };
+}
+
+function toComponent(raw: RawComponent, i: number): Component {
+  return {
+    name: raw.name,
+    type: 'gitlab-job',
+    pointer: `/spec/components/${i}`,
+    ...(raw.properties?.environment !== undefined ? { environment: raw.properties.environment } : {}),
+    ...(raw.properties?.job !== undefined ? { job: raw.properties.job } : {}),
+    traits: raw.traits.map(toTrait),
+  };
+}
+
+function pick<K extends string>(source: Record<string, unknown>, keys: readonly K[]): Partial<Record<K, unknown>> {
+  const out: Partial<Record<K, unknown>> = {};
+  for (const key of keys) if (source[key] !== undefined) out[key] = source[key];
+  return out;
+}
+
+function toPolicy(raw: RawPolicy, i: number): Policy {
+  const pointer = `/spec/policies/${i}`;
+  if (raw.type === 'credential-limits') {
+    return { type: 'credential-limits', name: raw.name, pointer, ...pick(raw.properties, ['componentNames', 'maxDurationSeconds']) } as Policy;
+  }
+  const fields = ['componentNames', 'refProtected', 'refs', 'refTypes', 'environments', 'pipelineSources', 'projectPaths'] as const;
+  return { type: 'gitlab-conditions', name: raw.name, pointer, ...pick(raw.properties, fields) } as Policy;
+}
+
+function toStep(raw: RawStep, i: number): ApprovalStep {
+  const p = raw.properties;
+  return {
+    type: 'jit-approval',
+    name: raw.name,
+    pointer: `/spec/workflow/steps/${i}`,
+    component: p.component,
+    timeoutSeconds: parseDuration(raw.timeout ?? APPROVAL_DEFAULTS.timeout),
+    approvers: { users: p.approvers.users ?? [], groups: p.approvers.groups ?? [] },
+    minApprovals: p.minApprovals ?? APPROVAL_DEFAULTS.minApprovals,
+    forbid: p.forbid ?? [...APPROVAL_DEFAULTS.forbid],
+    requireReason: p.requireReason ?? APPROVAL_DEFAULTS.requireReason,
+    ...(p.reasonPattern !== undefined ? { reasonPattern: p.reasonPattern } : {}),
+    validForSeconds: parseDuration(p.validFor ?? APPROVAL_DEFAULTS.validFor),
+  };
+}
+
+export interface ModelInput {
+  path: string;
+  digest: string;
+  positions: ReadonlyMap<string, SourcePosition>;
+}
+
+/** Call only with a value that passed the schema and the semantic checks. */
+export function buildAccessFile(value: unknown, input: ModelInput): AccessFile {
+  // The structure was proven by the schema; copy so the model shares nothing with the parse tree.
+  const app = structuredCopy(value) as RawApplication;
+  return deepFreeze({
+    path: input.path,
+    digest: input.digest,
+    name: app.metadata.name,
+    components: app.spec.components.map(toComponent),
+    policies: (app.spec.policies ?? []).map(toPolicy),
+    steps: (app.spec.workflow?.steps ?? []).map(toStep),
+    positions: input.positions,
+  });
+}

@@ -1,0 +1,21 @@
+/**
+ * What request and approve need from outside: the lead's command Deps (so
+ * run.ts passes the same object to every command) plus an optional GitLab API
+ * client, which tests inject and the CLI builds from OAM_GITLAB_TOKEN.
+ */
+import type { Deps } from '../commands/deps.ts';
+import { type GitlabApi, gitlabApiFromEnv } from '../lib/gitlab-api.ts';
+
+export interface CommandDeps extends Deps {
+  /** Undefined = build it from OAM_GITLAB_TOKEN and CI_API_V4_URL (none without a token). */
+  readonly gitlab?: GitlabApi;
+}
+
+/** The API client to use, or undefined when there is no token: notes go to the log, API checks fail closed. */
+export function gitlabApiOf(deps: CommandDeps): GitlabApi | undefined {
+  if (deps.gitlab) return deps.gitlab;
+  return gitlabApiFromEnv(deps.env, deps.ctx.apiUrl, {
+    ...(deps.sleep ? { sleep: deps.sleep } : {}),
+    onRetry: ({ attempt, delayMs }) => deps.log.warn(`GitLab API: transient failure, retry ${attempt} in ${delayMs} ms`),
+  });
+}

@@ -1,0 +1,41 @@
+/**
+ * The grant job's entry to the approval gate, in the shape of the lead's
+ * command seams: `checkApprovalsForGrant(deps, target, token)` before the
+ * exchange. Logs each counted approval; throws the precise ERR_APPROVAL_*.
+ */
+import type { AccessFile, Component, CredentialTrait } from '../access-file/model.ts';
+import { formatDuration } from '../report/format.ts';
+import type { VerifiedToken } from '../token/types.ts';
+import { describeMatch } from './checks.ts';
+import { type CommandDeps, gitlabApiOf } from './deps.ts';
+import { createApprovalLookups } from './lookups.ts';
+import { type ApprovalOutcome, verifyApprovalsForGrant } from './verify-for-grant.ts';
+
+export interface GateTarget {
+  readonly file: AccessFile;
+  readonly component: Component;
+  readonly trait: CredentialTrait;
+}
+
+export async function checkApprovalsForGrant(deps: CommandDeps, target: GateTarget, own: VerifiedToken): Promise<ApprovalOutcome> {
+  const { log, ctx, options } = deps;
+  const step = target.file.steps.find((s) => s.component === target.component.name);
+  if (!step) return { required: false, step: undefined, request: undefined, approvals: [], expired: [] };
+  return log.section(`approvals (step ${step.name})`, async () => {
+    const lookups = createApprovalLookups({
+      api: gitlabApiOf(deps),
+      projectId: own.claims.project_id ?? ctx.projectId,
+      mergeRequestIid: ctx.mergeRequestIid,
+      commitSha: own.claims.sha ?? ctx.commitSha,
+    });
+    const outcome = await verifyApprovalsForGrant({ ...target, step, own, outDir: options.outDir, verifier: deps.verifier(), lookups, now: deps.now });
+    const requester = outcome.request?.token.claims;
+    if (requester) log.info(`request: ${outcome.request?.path} by ${requester.user_login ?? '?'} in job ${requester.job_id ?? '?'}`);
+    for (const a of outcome.approvals) {
+      log.info(`approval: ${a.path} by ${a.token.claims.user_login ?? '?'} (${describeMatch(a.match)}), ${formatDuration(a.latencySeconds)} after the request`);
+    }
+    for (const e of outcome.expired) log.warn(`not counted: ${e.message}`);
+    log.success(`${outcome.approvals.length} of ${step.minApprovals} approval${step.minApprovals === 1 ? '' : 's'} from distinct people`);
+    return outcome;
+  });
+}

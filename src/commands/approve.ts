@@ -1,0 +1,131 @@
+/**
+ * approve (the manual job an approver presses Run on): this job's own token
+ * names the approver. Check everything the grant will check, refuse early
+ * with the precise code, and only then write `approvals/<job_id>.json`.
+ */
+import {
+  checkEligibility,
+  checkReason,
+  checkSeparation,
+  checkTimeout,
+  describeMatch,
+} from '../approval/checks.ts';
+import type { CommandDeps } from '../approval/deps.ts';
+import { gitlabApiOf } from '../approval/deps.ts';
+import { writeApprovalEvidence } from '../approval/evidence.ts';
+import { createApprovalLookups } from '../approval/lookups.ts';
+import { verifyOwnEvidenceToken } from '../approval/own-token.ts';
+import { type VerifiedRequest, verifyRequest } from '../approval/verify-request.ts';
+import { isOamError, OamError } from '../errors.ts';
+import { type ApprovalForReport, buildReportState } from '../report/build-state.ts';
+import { formatDuration } from '../report/format.ts';
+import { fromIat, jobRefOf, personOf } from '../report/report-state.ts';
+import { reportEvent } from '../report/report-event.ts';
+import { approvalStepOf } from './request.ts';
+import { loadTarget } from './target.ts';
+
+export const REASON_VARIABLE = 'OAM_APPROVAL_REASON';
+
+export async function runApprove(deps: CommandDeps): Promise<number> {
+  const { options, log, ctx } = deps;
+  const target = await loadTarget(deps);
+  const verifier = deps.verifier();
+  const own = await verifyOwnEvidenceToken(deps.env, options.evidenceTokenVar, verifier, log);
+  const step = approvalStepOf(target.file.steps, target.component);
+  if (!step) {
+    throw new OamError('ERR_USAGE', `component ${target.component.name} has no jit-approval step in ${target.file.path}: there is nothing to approve`, {
+      hint: 'remove the approve job, or add a jit-approval step for the component',
+    });
+  }
+  const api = gitlabApiOf(deps);
+  const lookups = createApprovalLookups({
+    api,
+    projectId: own.claims.project_id ?? ctx.projectId,
+    mergeRequestIid: ctx.mergeRequestIid,
+    commitSha: own.claims.sha ?? ctx.commitSha,
+  });
+  const approver = own.claims.user_login ?? `user ${own.claims.user_id ?? '?'}`;
+  const report = {
+    api,
+    projectId: own.claims.project_id ?? ctx.projectId,
+    mergeRequestIid: ctx.mergeRequestIid,
+    commitSha: own.claims.sha ?? ctx.commitSha,
+    outDir: options.outDir,
+    log,
+    now: deps.now,
+  };
+
+  let request: VerifiedRequest | undefined;
+  let approval: ApprovalForReport;
+  try {
+    request = await log.section('request evidence', async () => {
+      const verified = await verifyRequest(target, own, options.outDir, verifier);
+      log.info(`${verified.path}: requested by ${verified.token.claims.user_login ?? '?'} in job ${verified.token.claims.job_id ?? '?'} at ${fromIat(verified.token.claims).toISOString()}`);
+      return verified;
+    });
+    const req = request;
+    approval = await log.section(`approval by ${approver}`, async () => {
+      const source = options.evidenceTokenVar;
+      if (own.claims.job_id === undefined || own.claims.job_id === req.token.claims.job_id) {
+        throw new OamError('ERR_APPROVAL_INVALID', `${source}: this job (${own.claims.job_id ?? 'no job_id'}) is the request job, not an approve job`);
+      }
+      checkTimeout(step, req.token.claims.iat, own.claims.iat, source);
+      await checkSeparation(step, own.claims, { requester: req.token.claims }, lookups, source);
+      const match = await checkEligibility(step, own.claims, lookups, source);
+      const reason = checkReason(step, deps.env[REASON_VARIABLE], REASON_VARIABLE);
+      log.info(`${approver} is eligible (${describeMatch(match)}); reason: ${reason === '' ? '(none)' : JSON.stringify(reason)}`);
+      return { token: own, reason, match, latencySeconds: own.claims.iat - req.token.claims.iat };
+    });
+  } catch (error) {
+    if (isOamError(error) && error.exitCode === 3) {
+      const state = buildReportState({
+        component: target.component.name,
+        own,
+        serverUrl: ctx.serverUrl,
+        requested: request?.requested,
+        accessFileDigest: target.file.digest,
+        step,
+        request,
+        approvals: [],
+        matchedPolicies: [],
+        outcome: { kind: 'denied', code: error.code, message: error.message, stage: 'approve', actor: personOf(own.claims), job: jobRefOf(ctx.serverUrl, own.claims), at: deps.now() },
+      });
+      await reportEvent({ ...report, state, required: false }).catch((reportError: unknown) => {
+        log.warn(`could not record the refusal: ${reportError instanceof Error ? reportError.message : 'unknown error'}`);
+      });
+    }
+    throw error;
+  }
+
+  const jobId = own.claims.job_id ?? '';
+  const path = await log.section('approval evidence', async () => {
+    const written = await writeApprovalEvidence(options.outDir, jobId, {
+      version: 1,
+      kind: 'approval',
+      component: target.component.name,
+      step: step.name,
+      token: own.raw,
+      reason: approval.reason,
+      createdAt: fromIat(own.claims).toISOString(),
+    });
+    log.info(`${written}: approval of step ${step.name} by ${approver}, signed by GitLab in this job's ID token`);
+    return written;
+  });
+  const state = buildReportState({
+    component: target.component.name,
+    own,
+    serverUrl: ctx.serverUrl,
+    requested: request.requested,
+    accessFileDigest: target.file.digest,
+    step,
+    request,
+    approvals: [approval],
+    matchedPolicies: [],
+    outcome: { kind: 'approved' },
+  });
+  await reportEvent({ ...report, state, required: false });
+  log.success(
+    `approved ${target.component.name} as ${approver} (${describeMatch(approval.match)}), ${formatDuration(approval.latencySeconds)} after the request: ${path}; valid for ${formatDuration(step.validForSeconds)}`,
+  );
+  return 0;
+}

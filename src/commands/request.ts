@@ -1,0 +1,99 @@
+/**
+ * request (automatic job): verify this job's `oam-grant` token and the access
+ * file, evaluate the component's conditions, write the request evidence and
+ * open the merge request note. Nothing here touches a cloud.
+ */
+import type { ApprovalStep, Component } from '../access-file/model.ts';
+import type { CommandDeps } from '../approval/deps.ts';
+import { gitlabApiOf } from '../approval/deps.ts';
+import { writeRequestEvidence } from '../approval/evidence.ts';
+import { verifyOwnEvidenceToken } from '../approval/own-token.ts';
+import { isOamError } from '../errors.ts';
+import { assertAllowed, evaluatePolicies } from '../policy/evaluate.ts';
+import { describeRequestedAccess } from '../providers/requested-access.ts';
+import { buildReportState } from '../report/build-state.ts';
+import { formatDuration } from '../report/format.ts';
+import { fromIat, jobRefOf, personOf } from '../report/report-state.ts';
+import { reportEvent } from '../report/report-event.ts';
+import type { VerifiedToken } from '../token/types.ts';
+import { loadTarget } from './target.ts';
+
+export function approvalStepOf(steps: readonly ApprovalStep[], component: Component): ApprovalStep | undefined {
+  return steps.find((s) => s.component === component.name);
+}
+
+export function auditRequired(component: Component): boolean {
+  return component.traits.some((t) => t.type === 'mr-audit' && t.required);
+}
+
+export async function runRequest(deps: CommandDeps): Promise<number> {
+  const { options, log, ctx } = deps;
+  const target = await loadTarget(deps);
+  const own: VerifiedToken = await verifyOwnEvidenceToken(deps.env, options.evidenceTokenVar, deps.verifier(), log);
+  const step = approvalStepOf(target.file.steps, target.component);
+  const requested = describeRequestedAccess(target.component, target.trait);
+  const api = gitlabApiOf(deps);
+  const report = {
+    api,
+    projectId: own.claims.project_id ?? ctx.projectId,
+    mergeRequestIid: ctx.mergeRequestIid,
+    commitSha: own.claims.sha ?? ctx.commitSha,
+    outDir: options.outDir,
+    log,
+    now: deps.now,
+  };
+  const base = {
+    component: target.component.name,
+    own,
+    serverUrl: ctx.serverUrl,
+    requested,
+    accessFileDigest: target.file.digest,
+    step,
+    request: own,
+    approvals: [],
+  };
+
+  let matched: string[] = [];
+  try {
+    await log.section('conditions', () => {
+      const decision = evaluatePolicies(target.file, target.component, target.trait, own.claims);
+      for (const r of decision.results) log.info(`${r.ok ? 'pass' : 'FAIL'} ${r.name}`);
+      assertAllowed(decision, target.file);
+      matched = decision.results.map((r) => r.name);
+    });
+  } catch (error) {
+    if (isOamError(error) && error.exitCode === 3) {
+      const state = buildReportState({
+        ...base,
+        matchedPolicies: matched,
+        outcome: { kind: 'denied', code: error.code, message: error.message, stage: 'request', actor: personOf(own.claims), job: jobRefOf(ctx.serverUrl, own.claims), at: deps.now() },
+      });
+      await reportEvent({ ...report, state, required: false }).catch((reportError: unknown) => {
+        log.warn(`could not record the denial: ${reportError instanceof Error ? reportError.message : 'unknown error'}`);
+      });
+    }
+    throw error;
+  }
+
+  const path = await log.section('request evidence', async () => {
+    const written = await writeRequestEvidence(options.outDir, {
+      version: 1,
+      kind: 'request',
+      component: target.component.name,
+      token: own.raw,
+      requested,
+      accessFileDigest: target.file.digest,
+      createdAt: fromIat(own.claims).toISOString(),
+    });
+    log.info(`${written}: ${requested.roleArn} for ${formatDuration(requested.durationSeconds)}, scope ${requested.scopeSummary} (digest ${requested.scopeDigest.slice(0, 12)})`);
+    return written;
+  });
+
+  const state = buildReportState({ ...base, matchedPolicies: matched, outcome: { kind: 'requested' } });
+  await reportEvent({ ...report, state, required: false });
+  const waiting = step
+    ? `waiting for ${step.minApprovals} approval${step.minApprovals === 1 ? '' : 's'} (step ${step.name}, within ${formatDuration(step.timeoutSeconds)})`
+    : 'no approval needed';
+  log.success(`requested ${target.component.name} as ${own.claims.user_login ?? '?'}: ${path}; ${waiting}`);
+  return 0;
+}

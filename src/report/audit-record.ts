@@ -1,0 +1,139 @@
+/**
+ * The audit record `<out-dir>/audit.json`: every event of the request with
+ * time, actor, decision and reason, the matched policies and the timings.
+ * Built from the ReportState only, which holds no token and no credential,
+ * so a secret cannot end up here by accident.
+ */
+import { join } from 'node:path';
+import { writeFileAtomic } from '../approval/safe-files.ts';
+import type { ErrorCode } from '../errors.ts';
+import type { Person, ReportState } from './report-state.ts';
+
+export const AUDIT_FILE = 'audit.json';
+
+export interface AuditEvent {
+  readonly event: 'requested' | 'approved' | 'denied' | 'granted';
+  readonly at: string;
+  readonly actor: Person;
+  readonly decision: 'allow' | 'deny';
+  readonly jobId: string;
+  readonly jobUrl?: string;
+  readonly reason?: string;
+  readonly via?: string;
+  readonly code?: ErrorCode;
+  readonly message?: string;
+  readonly latencySeconds?: number;
+  readonly expiresAt?: string;
+}
+
+export interface AuditRecord {
+  readonly version: 1;
+  readonly generatedAt: string;
+  readonly outcome: ReportState['outcome']['kind'];
+  readonly component: string;
+  readonly projectPath?: string;
+  readonly pipelineId: string;
+  readonly ref?: string;
+  readonly commitSha?: string;
+  readonly accessFileDigest?: string;
+  readonly requested?: ReportState['requested'];
+  readonly step?: ReportState['step'];
+  readonly matchedPolicies: readonly string[];
+  readonly events: readonly AuditEvent[];
+  readonly timings: {
+    /** Request to the approval that completed the quorum, from signed `iat` claims. */
+    readonly approvalLatencySeconds?: number;
+    readonly exchangeDurationMs?: number;
+  };
+  readonly grant?: { readonly roleArn?: string; readonly identity?: string; readonly sessionName?: string; readonly expiresAt: string; readonly scopeDigest?: string };
+}
+
+/** Seconds from the request to the approval that made the quorum (or the last one, short of it). */
+export function approvalLatency(state: ReportState): number | undefined {
+  if (state.approvals.length === 0) return undefined;
+  const sorted = state.approvals.map((a) => a.latencySeconds).sort((a, b) => a - b);
+  const needed = Math.max(1, Math.min(state.step?.minApprovals ?? 1, sorted.length));
+  return sorted[needed - 1];
+}
+
+export function buildAuditRecord(state: ReportState, now: Date): AuditRecord {
+  const events: AuditEvent[] = [];
+  if (state.request) {
+    const { requester, job, at } = state.request;
+    events.push({ event: 'requested', at: at.toISOString(), actor: requester, decision: 'allow', jobId: job.id, ...(job.url ? { jobUrl: job.url } : {}) });
+  }
+  for (const a of state.approvals) {
+    events.push({
+      event: 'approved',
+      at: a.at.toISOString(),
+      actor: a.approver,
+      decision: 'allow',
+      jobId: a.job.id,
+      ...(a.job.url ? { jobUrl: a.job.url } : {}),
+      reason: a.reason,
+      via: a.via,
+      latencySeconds: a.latencySeconds,
+    });
+  }
+  const o = state.outcome;
+  if (o.kind === 'denied') {
+    events.push({
+      event: 'denied',
+      at: o.at.toISOString(),
+      actor: o.actor,
+      decision: 'deny',
+      jobId: o.job.id,
+      ...(o.job.url ? { jobUrl: o.job.url } : {}),
+      code: o.code,
+      message: o.message,
+    });
+  }
+  if (o.kind === 'granted') {
+    events.push({
+      event: 'granted',
+      at: o.at.toISOString(),
+      actor: o.actor,
+      decision: 'allow',
+      jobId: o.job.id,
+      ...(o.job.url ? { jobUrl: o.job.url } : {}),
+      expiresAt: o.expiresAt.toISOString(),
+    });
+  }
+  const latency = approvalLatency(state);
+  return {
+    version: 1,
+    generatedAt: now.toISOString(),
+    outcome: o.kind,
+    component: state.component,
+    ...(state.projectPath ? { projectPath: state.projectPath } : {}),
+    pipelineId: state.pipelineId,
+    ...(state.ref ? { ref: state.ref } : {}),
+    ...(state.commitSha ? { commitSha: state.commitSha } : {}),
+    ...(state.accessFileDigest ? { accessFileDigest: state.accessFileDigest } : {}),
+    ...(state.requested ? { requested: state.requested } : {}),
+    ...(state.step ? { step: state.step } : {}),
+    matchedPolicies: state.matchedPolicies,
+    events,
+    timings: {
+      ...(latency !== undefined ? { approvalLatencySeconds: latency } : {}),
+      ...(o.kind === 'granted' ? { exchangeDurationMs: o.exchangeMs } : {}),
+    },
+    ...(o.kind === 'granted'
+      ? {
+          grant: {
+            ...(state.requested ? { roleArn: state.requested.roleArn, scopeDigest: state.requested.scopeDigest } : {}),
+            ...(o.identity ? { identity: o.identity } : {}),
+            ...(o.sessionName ? { sessionName: o.sessionName } : {}),
+            expiresAt: o.expiresAt.toISOString(),
+          },
+        }
+      : {}),
+  };
+}
+
+/** Write `<outDir>/audit.json` atomically; returns its path. */
+export async function writeAuditRecord(outDir: string, record: AuditRecord): Promise<string> {
+  const path = join(outDir, AUDIT_FILE);
+  await writeFileAtomic(path, `${JSON.stringify(record, null, 2)}\n`);
+  return path;
+}

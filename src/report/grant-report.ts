@@ -1,0 +1,109 @@
+/**
+ * The grant job's reporting: after the exchange and before the dotenv, post
+ * the note (a required audit stops the grant here with ERR_REPORT_FAILED),
+ * then write the audit record and the metrics; on a denial, record it.
+ */
+import type { AccessFile, Component, CredentialTrait } from '../access-file/model.ts';
+import type { CommandDeps } from '../approval/deps.ts';
+import { gitlabApiOf } from '../approval/deps.ts';
+import type { ApprovalOutcome } from '../approval/verify-for-grant.ts';
+import { isOamError } from '../errors.ts';
+import type { Decision } from '../policy/evaluate.ts';
+import { describeRequestedAccess } from '../providers/requested-access.ts';
+import type { IssuedCredentials } from '../providers/types.ts';
+import type { VerifiedToken } from '../token/types.ts';
+import { buildReportState } from './build-state.ts';
+import { jobRefOf, personOf } from './report-state.ts';
+import { type ReportEventResult, reportEvent } from './report-event.ts';
+
+export interface GrantReportTarget {
+  readonly file: AccessFile;
+  readonly component: Component;
+  readonly trait: CredentialTrait;
+}
+
+export interface GrantReportInput {
+  readonly target: GrantReportTarget;
+  readonly token: VerifiedToken;
+  readonly decision: Decision | undefined;
+  readonly approvals: ApprovalOutcome | undefined;
+  readonly credentials: Pick<IssuedCredentials, 'expiresAt' | 'identity' | 'sessionName'>;
+  readonly exchangeMs: number;
+}
+
+function isRequired(component: Component): boolean {
+  return component.traits.some((t) => t.type === 'mr-audit' && t.required);
+}
+
+function reportContext(deps: CommandDeps, token: VerifiedToken) {
+  return {
+    api: gitlabApiOf(deps),
+    projectId: token.claims.project_id ?? deps.ctx.projectId,
+    mergeRequestIid: deps.ctx.mergeRequestIid,
+    commitSha: token.claims.sha ?? deps.ctx.commitSha,
+    outDir: deps.options.outDir,
+    log: deps.log,
+    now: deps.now,
+  };
+}
+
+function matchedPolicies(decision: Decision | undefined): string[] {
+  return decision ? decision.results.filter((r) => r.ok).map((r) => r.name) : [];
+}
+
+/**
+ * Post the "granted" note, then write audit.json and metrics.txt. Throws
+ * ERR_REPORT_FAILED when the component's mr-audit trait is required and the
+ * note could not be posted: call it before writing the dotenv.
+ */
+export async function reportGrant(deps: CommandDeps, input: GrantReportInput): Promise<ReportEventResult> {
+  const { target, token, approvals, credentials } = input;
+  const state = buildReportState({
+    component: target.component.name,
+    own: token,
+    serverUrl: deps.ctx.serverUrl,
+    requested: describeRequestedAccess(target.component, target.trait),
+    accessFileDigest: target.file.digest,
+    step: approvals?.step,
+    request: approvals?.request,
+    approvals: approvals?.approvals ?? [],
+    matchedPolicies: matchedPolicies(input.decision),
+    outcome: {
+      kind: 'granted',
+      actor: personOf(token.claims),
+      job: jobRefOf(deps.ctx.serverUrl, token.claims),
+      at: deps.now(),
+      expiresAt: credentials.expiresAt,
+      sessionName: credentials.sessionName,
+      identity: credentials.identity,
+      exchangeMs: input.exchangeMs,
+    },
+  });
+  return reportEvent({ ...reportContext(deps, token), state, required: isRequired(target.component) });
+}
+
+/**
+ * Record a grant that was refused (exit 3) in the note and the audit record.
+ * Best effort: the refusal itself is what the job reports; a failure to
+ * record it is a warning.
+ */
+export async function reportGrantDenied(deps: CommandDeps, target: GrantReportTarget, token: VerifiedToken, error: unknown): Promise<void> {
+  if (!isOamError(error) || error.exitCode !== 3) return;
+  const state = buildReportState({
+    component: target.component.name,
+    own: token,
+    serverUrl: deps.ctx.serverUrl,
+    requested: describeRequestedAccess(target.component, target.trait),
+    accessFileDigest: target.file.digest,
+    step: target.file.steps.find((s) => s.component === target.component.name),
+    request: undefined,
+    approvals: [],
+    matchedPolicies: [],
+    outcome: { kind: 'denied', code: error.code, message: error.message, stage: 'grant', actor: personOf(token.claims), job: jobRefOf(deps.ctx.serverUrl, token.claims), at: deps.now() },
+  });
+  try {
+    await reportEvent({ ...reportContext(deps, token), state, required: false });
+  } catch (reportError) {
+    deps.log.warn(`could not record the denial: ${reportError instanceof Error ? reportError.message : 'unknown error'}`);
+  }
+}

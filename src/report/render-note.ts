@@ -1,0 +1,120 @@
+/**
+ * The merge request note, rendered from a ReportState by a pure function.
+ * One note per pipeline and component, found again by its hidden marker.
+ * Every value that a person could influence is escaped; tokens and
+ * credentials are not part of the state, so they cannot reach the note.
+ */
+import { codeOrEscaped, escapeMarkdown, escapeMarkerValue } from './escape.ts';
+import { formatDuration, formatTime } from './format.ts';
+import type { ApprovalFacts, JobRef, Person, ReportState } from './report-state.ts';
+
+/** Hidden first line that identifies the note of one pipeline and component. */
+export function noteMarker(pipelineId: string, component: string): string {
+  return `<!-- oam-grant:v1 pipeline=${escapeMarkerValue(pipelineId)} component=${escapeMarkerValue(component)} -->`;
+}
+
+/** Whether a note body is ours for this pipeline and component: the marker must open it. */
+export function isNoteFor(body: string, pipelineId: string, component: string): boolean {
+  return body.startsWith(noteMarker(pipelineId, component));
+}
+
+const e = (text: string): string => escapeMarkdown(text);
+
+function person(p: Person): string {
+  return e(p.login);
+}
+
+function job(ref: JobRef): string {
+  const label = `job ${e(ref.id)}`;
+  return ref.url ? `[${label}](${ref.url})` : label;
+}
+
+function headline(state: ReportState): string {
+  const name = e(state.component);
+  const needed = state.step?.minApprovals ?? 0;
+  const have = state.approvals.length;
+  switch (state.outcome.kind) {
+    case 'requested':
+      return needed > 0 ? `⏳ **${name}**: access requested, waiting for approval (${have} of ${needed})` : `⏳ **${name}**: access requested`;
+    case 'approved':
+      return have >= needed
+        ? `✅ **${name}**: approved (${have} of ${needed}), waiting for the grant job`
+        : `⏳ **${name}**: approved ${have} of ${needed}, waiting for more approvals`;
+    case 'denied':
+      return `⛔ **${name}**: denied at ${state.outcome.stage} (${e(state.outcome.code)})`;
+    case 'granted':
+      return `🔑 **${name}**: granted until ${formatTime(state.outcome.expiresAt)}`;
+  }
+}
+
+function approvalRow(a: ApprovalFacts): string {
+  const reason = a.reason === '' ? '—' : e(a.reason);
+  return `| ${person(a.approver)} | ${e(a.via)} | ${reason} | ${job(a.job)} | ${formatTime(a.at)} | ${formatDuration(a.latencySeconds)} |`;
+}
+
+/**
+ * The whole note body for this state.
+ *
+ * @example renderNote(state).startsWith(noteMarker(state.pipelineId, state.component)) // true
+ */
+export function renderNote(state: ReportState): string {
+  const lines: string[] = [noteMarker(state.pipelineId, state.component), `### oam-grant · ${headline(state)}`, ''];
+  lines.push('| | |', '|---|---|');
+  lines.push(`| Component | ${e(state.component)} |`);
+  const r = state.requested;
+  if (r) {
+    lines.push(`| Role | ${codeOrEscaped(r.roleArn)}${r.region ? ` (${codeOrEscaped(r.region)})` : ''} |`);
+    lines.push(`| Scope | ${e(r.scopeSummary)} · digest ${codeOrEscaped(r.scopeDigest.slice(0, 12))} |`);
+    const expiry = state.outcome.kind === 'granted' ? `, expires ${formatTime(state.outcome.expiresAt)}` : '';
+    lines.push(`| Duration | ${formatDuration(r.durationSeconds)}${expiry} |`);
+  }
+  const where = [
+    `pipeline ${e(state.pipelineId)}`,
+    ...(state.ref ? [`ref ${e(state.ref)}`] : []),
+    ...(state.commitSha ? [`commit ${codeOrEscaped(state.commitSha.slice(0, 12))}`] : []),
+  ];
+  lines.push(`| Where | ${where.join(' · ')} |`);
+  if (state.request) {
+    lines.push(`| Requested by | ${person(state.request.requester)} in ${job(state.request.job)} at ${formatTime(state.request.at)} |`);
+  }
+  if (state.step) {
+    lines.push(
+      `| Approvals | ${state.approvals.length} of ${state.step.minApprovals} (step ${e(state.step.name)}; within ${formatDuration(state.step.timeoutSeconds)} of the request, valid for ${formatDuration(state.step.validForSeconds)}) |`,
+    );
+  } else {
+    lines.push('| Approvals | none required |');
+  }
+  if (state.matchedPolicies.length > 0) lines.push(`| Policies | ${state.matchedPolicies.map(e).join(', ')} |`);
+  const o = state.outcome;
+  if (o.kind === 'granted') {
+    lines.push(`| Granted | by ${job(o.job)} at ${formatTime(o.at)}, exchange took ${o.exchangeMs} ms |`);
+    if (o.sessionName) lines.push(`| Session | ${codeOrEscaped(o.sessionName)} |`);
+  }
+  if (o.kind === 'denied') {
+    lines.push(`| Denied | ${person(o.actor)} in ${job(o.job)} at ${formatTime(o.at)}: ${e(o.message)} |`);
+  }
+  if (state.approvals.length > 0) {
+    lines.push('', '| Approver | Eligible as | Reason | Job | Approved at | Latency |', '|---|---|---|---|---|---|');
+    for (const a of state.approvals) lines.push(approvalRow(a));
+  }
+  lines.push(
+    '',
+    '<sub>Edited by each oam-grant job of this pipeline. Reasons are as the approver typed them (unsigned). No credentials are shown here; the audit record is in the job artifacts.</sub>',
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+/** A plain-text summary for the job log when no note can be posted. */
+export function renderSummary(state: ReportState): string {
+  const lines: string[] = [`oam-grant ${state.component}, pipeline ${state.pipelineId}: ${state.outcome.kind}`];
+  const r = state.requested;
+  if (r) lines.push(`  role ${r.roleArn}, ${formatDuration(r.durationSeconds)}, scope ${r.scopeSummary} (digest ${r.scopeDigest.slice(0, 12)})`);
+  if (state.request) lines.push(`  requested by ${state.request.requester.login} in job ${state.request.job.id} at ${formatTime(state.request.at)}`);
+  for (const a of state.approvals) {
+    lines.push(`  approved by ${a.approver.login} (${a.via}) in job ${a.job.id} at ${formatTime(a.at)}${a.reason ? `: ${JSON.stringify(a.reason)}` : ''}`);
+  }
+  const o = state.outcome;
+  if (o.kind === 'granted') lines.push(`  granted until ${formatTime(o.expiresAt)} by job ${o.job.id}`);
+  if (o.kind === 'denied') lines.push(`  denied by job ${o.job.id} (${o.code}): ${o.message}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,110 @@
+/**
+ * What a job knows about one request when it reports: rebuilt by each job
+ * from the evidence it verified plus its own event, so the note and the audit
+ * record never depend on an earlier job's post having succeeded.
+ */
+import type { ErrorCode } from '../errors.ts';
+import type { RequestedAccess } from '../providers/requested-access.ts';
+import type { GitlabClaims } from '../token/claims.ts';
+
+export interface Person {
+  readonly login: string;
+  /** GitLab's stable user id (logins can be renamed). */
+  readonly id?: string;
+}
+
+export interface JobRef {
+  readonly id: string;
+  readonly url?: string;
+}
+
+export interface RequestFacts {
+  readonly requester: Person;
+  readonly job: JobRef;
+  /** The request token's `iat`. */
+  readonly at: Date;
+}
+
+export interface ApprovalFacts {
+  readonly approver: Person;
+  readonly reason: string;
+  readonly job: JobRef;
+  /** The approval token's `iat`: when Run was pressed. */
+  readonly at: Date;
+  /** How the approver qualified, e.g. "member of acme/sre". */
+  readonly via: string;
+  readonly latencySeconds: number;
+}
+
+export type Outcome =
+  | { readonly kind: 'requested' }
+  | { readonly kind: 'approved' }
+  | {
+      readonly kind: 'denied';
+      readonly code: ErrorCode;
+      readonly message: string;
+      readonly stage: 'request' | 'approve' | 'grant';
+      readonly actor: Person;
+      readonly job: JobRef;
+      readonly at: Date;
+    }
+  | {
+      readonly kind: 'granted';
+      readonly actor: Person;
+      readonly job: JobRef;
+      readonly at: Date;
+      readonly expiresAt: Date;
+      readonly sessionName?: string;
+      readonly identity?: string;
+      readonly exchangeMs: number;
+    };
+
+export interface ReportState {
+  readonly component: string;
+  readonly pipelineId: string;
+  readonly projectPath?: string;
+  readonly ref?: string;
+  readonly commitSha?: string;
+  readonly requested?: RequestedAccess;
+  readonly accessFileDigest?: string;
+  readonly step?: { readonly name: string; readonly minApprovals: number; readonly validForSeconds: number; readonly timeoutSeconds: number };
+  readonly request?: RequestFacts;
+  readonly approvals: readonly ApprovalFacts[];
+  /** Names of the policies that applied and held. */
+  readonly matchedPolicies: readonly string[];
+  readonly outcome: Outcome;
+}
+
+export function personOf(claims: GitlabClaims): Person {
+  return { login: claims.user_login ?? 'unknown', ...(claims.user_id ? { id: claims.user_id } : {}) };
+}
+
+const SAFE_PATH = /^[A-Za-z0-9][A-Za-z0-9_.-]*(\/[A-Za-z0-9][A-Za-z0-9_.-]*)*$/;
+
+/**
+ * A job's URL, built from signed claims and the server URL only, so a link
+ * in the note cannot be pointed elsewhere. Undefined when anything looks off.
+ */
+export function jobUrlFor(serverUrl: string | undefined, claims: GitlabClaims): string | undefined {
+  const { project_path: path, job_id: jobId } = claims;
+  if (!serverUrl || !path || !jobId || !SAFE_PATH.test(path) || !/^[0-9]+$/.test(jobId)) return undefined;
+  let base: URL;
+  try {
+    base = new URL(serverUrl);
+  } catch {
+    return undefined;
+  }
+  if (base.protocol !== 'https:' && base.protocol !== 'http:') return undefined;
+  const prefix = base.pathname.replace(/\/+$/, '');
+  if (!/^[A-Za-z0-9/_.-]*$/.test(prefix)) return undefined;
+  return `${base.origin}${prefix}/${path}/-/jobs/${jobId}`;
+}
+
+export function jobRefOf(serverUrl: string | undefined, claims: GitlabClaims): JobRef {
+  const url = jobUrlFor(serverUrl, claims);
+  return { id: claims.job_id ?? '?', ...(url ? { url } : {}) };
+}
+
+export function fromIat(claims: GitlabClaims): Date {
+  return new Date(claims.iat * 1000);
+}

@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { readApprovalEvidence, readRequestEvidence, writeApprovalEvidence } from '../../src/approval/evidence.ts';
+
+const outDir = () => join(mkdtempSync(join(tmpdir(), 'oam-evidence-')), '.oam-grant');
+const approval = { version: 1, kind: 'approval', component: 'c', step: 's', token: 'x.y.z', reason: 'OPS-1', createdAt: '2026-01-01T00:00:00Z' } as const;
+
+describe('evidence files', () => {
+  it('round-trips an approval, atomically written and ordered by job id', async () => {
+    const dir = outDir();
+    await writeApprovalEvidence(dir, '1000', approval);
+    await writeApprovalEvidence(dir, '999', { ...approval, reason: 'OPS-2' });
+    const read = await readApprovalEvidence(dir);
+    assert.deepEqual(read.map((r) => [r.path, r.evidence.reason]), [
+      [join(dir, 'approvals/999.json'), 'OPS-2'],
+      [join(dir, 'approvals/1000.json'), 'OPS-1'],
+    ]);
+    assert.equal(statSync(join(dir, 'approvals/999.json')).mode & 0o777, 0o644);
+  });
+
+  it('reads no request as undefined and no approvals as none', async () => {
+    const dir = outDir();
+    assert.equal(await readRequestEvidence(dir), undefined);
+    assert.deepEqual(await readApprovalEvidence(dir), []);
+  });
+
+  const invalid: [string, (dir: string) => void, string][] = [
+    ['malformed JSON', (d) => writeFileSync(join(d, 'request.json'), '{'), 'request.json: is not valid JSON'],
+    ['an unknown version', (d) => writeFileSync(join(d, 'request.json'), '{"version":2}'), 'request.json: version 2 is not supported (expected 1)'],
+    ['a wrong kind', (d) => writeFileSync(join(d, 'request.json'), JSON.stringify({ ...approval })), 'request.json: kind "approval" is not "request"'],
+    ['an oversized file', (d) => writeFileSync(join(d, 'request.json'), ' '.repeat(70_000)), 'request.json: is 70000 bytes, more than the 65536 allowed'],
+    ['a symlink', (d) => { writeFileSync(join(d, 'elsewhere'), '{}'); symlinkSync(join(d, 'elsewhere'), join(d, 'request.json')); }, 'request.json: is a symbolic link'],
+  ];
+  for (const [name, plant, message] of invalid) {
+    it(`refuses ${name}`, async () => {
+      const dir = outDir();
+      mkdirSync(dir, { recursive: true });
+      plant(dir);
+      await assert.rejects(readRequestEvidence(dir), { code: 'ERR_APPROVAL_INVALID', message: join(dir, message) });
+    });
+  }
+
+  it('refuses a file in approvals/ that no approve job wrote', async () => {
+    const dir = outDir();
+    await writeApprovalEvidence(dir, '5', approval);
+    writeFileSync(join(dir, 'approvals/extra.json'), readFileSync(join(dir, 'approvals/5.json')));
+    await assert.rejects(readApprovalEvidence(dir), { code: 'ERR_APPROVAL_INVALID', message: `${join(dir, 'approvals/extra.json')}: is not named <job_id>.json` });
+  });
+
+  it('refuses an approvals directory that is a symlink', async () => {
+    const dir = outDir();
+    mkdirSync(dir, { recursive: true });
+    const elsewhere = mkdtempSync(join(tmpdir(), 'oam-elsewhere-'));
+    symlinkSync(elsewhere, join(dir, 'approvals'));
+    await assert.rejects(readApprovalEvidence(dir), { code: 'ERR_APPROVAL_INVALID', message: `${join(dir, 'approvals')}: is a symbolic link` });
+  });
+});

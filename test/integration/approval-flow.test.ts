@@ -1,0 +1,396 @@
+/**
+ * The human gate end to end through the built bundle: request as the
+ * pipeline user, approve as someone else, grant — three runs in one
+ * workspace against the loopback issuer, STS and GitLab API — and every way
+ * the gate refuses. A refusal exchanges nothing and writes no dotenv.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { DEFAULT_SHA, type EmbeddedDefault, startEmbeddedDefault } from '../emulators/index.ts';
+
+/** The bundle under test; OAM_GRANT_CLI points elsewhere when testing a private build. */
+const CLI = process.env.OAM_GRANT_CLI ?? resolve('dist/oam-grant.mjs');
+const API_TOKEN = 'glpat-approval-flow-secret-0001';
+
+const ACCESS_FILE = `apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: payments-api
+spec:
+  components:
+    - name: deploy-prod
+      type: gitlab-job
+      traits:
+        - type: aws-sts
+          properties:
+            roleArn: arn:aws:iam::123456789012:role/ci-deploy
+            sessionPolicy:
+              Version: "2012-10-17"
+              Statement: [{Effect: Allow, Action: ["s3:PutObject"], Resource: ["arn:aws:s3:::releases/*"]}]
+        - type: mr-audit
+          properties: {required: true}
+    - name: pair
+      type: gitlab-job
+      traits:
+        - type: aws-sts
+          properties: {roleArn: "arn:aws:iam::123456789012:role/ci-deploy"}
+    - name: by-group
+      type: gitlab-job
+      traits:
+        - type: aws-sts
+          properties: {roleArn: "arn:aws:iam::123456789012:role/ci-deploy"}
+  policies:
+    - name: protected-main
+      type: gitlab-conditions
+      properties: {refProtected: true, refs: ["main"], projectPaths: ["acme/payments"]}
+  workflow:
+    steps:
+      - name: approve-deploy-prod
+        type: jit-approval
+        timeout: 2h
+        properties:
+          component: deploy-prod
+          approvers: {users: [alice, bob]}
+          forbid: [requester, mrAuthor]
+          requireReason: true
+          reasonPattern: "^[A-Z]+-[0-9]+"
+          validFor: 30m
+      - name: approve-pair
+        type: jit-approval
+        properties:
+          component: pair
+          approvers: {users: [alice, bob]}
+          minApprovals: 2
+      - name: approve-by-group
+        type: jit-approval
+        properties:
+          component: by-group
+          approvers: {groups: [acme/sre]}
+`;
+
+const DEV = { user_id: '42', user_login: 'dev', user_email: 'dev@example.com' };
+const ALICE = { user_id: '43', user_login: 'alice', user_email: 'alice@example.com' };
+const BOB = { user_id: '44', user_login: 'bob', user_email: 'bob@example.com' };
+const CAROL = { user_id: '45', user_login: 'carol', user_email: 'carol@example.com' };
+const MALLORY = { user_id: '46', user_login: 'mallory', user_email: 'mallory@example.com' };
+
+interface Run {
+  readonly status: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+const outputs: string[] = [];
+
+function run(args: string[], cwd: string, env: Record<string, string | undefined>): Promise<Run> {
+  const clean: Record<string, string> = { PATH: process.env.PATH ?? '' };
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) clean[k] = v;
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd, env: clean, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', fail);
+    child.on('close', (code) => {
+      outputs.push(stdout, stderr);
+      done({ status: code ?? -1, stdout, stderr });
+    });
+  });
+}
+
+function workspace(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'oam-approval-it-'));
+  mkdirSync(join(dir, '.gitlab'));
+  writeFileSync(join(dir, '.gitlab/oam.yaml'), ACCESS_FILE);
+  return dir;
+}
+
+function files(dir: string): { path: string; text: string }[] {
+  const found: { path: string; text: string }[] = [];
+  for (const entry of readdirSync(dir)) {
+    const path = join(dir, entry);
+    if (statSync(path).isDirectory()) found.push(...files(path));
+    else found.push({ path, text: readFileSync(path, 'utf8') });
+  }
+  return found;
+}
+
+describe('approval flow through the bundle', () => {
+  let world: EmbeddedDefault;
+  let pipeline = 3_000_000;
+  const now = () => Math.floor(Date.now() / 1000);
+
+  before(async () => {
+    assert.ok(existsSync(CLI), `${CLI} is missing: run npm run build`);
+    world = await startEmbeddedDefault({ gitlab: { tokens: [API_TOKEN] } });
+  });
+  after(async () => {
+    // No secret — issued AWS credentials, the API token — in any output, any API request body, or any file but the dotenv.
+    const secrets = [API_TOKEN, ...world.sts.issued.flatMap((c) => [c.secretAccessKey, c.sessionToken])];
+    for (const output of outputs) for (const s of secrets) assert.ok(!output.includes(s), 'a secret reached stdout or stderr');
+    for (const call of world.gitlab.calls) {
+      for (const s of secrets) assert.ok(!call.body.includes(s), `a secret reached ${call.method} ${call.path}`);
+      assert.doesNotMatch(call.body, /eyJ[A-Za-z0-9_-]+\.eyJ/, `a JWT reached ${call.method} ${call.path}`);
+    }
+    await world.close();
+  });
+
+  /** One pipeline: its id, and the jobs' environment. */
+  function newPipeline(options: { mr?: boolean; apiToken?: boolean } = {}) {
+    const id = String(++pipeline);
+    const dir = workspace();
+    const base = (jobId: string): Record<string, string | undefined> => ({
+      CI_SERVER_URL: world.issuer.url,
+      CI_API_V4_URL: `${world.gitlab.url}/api/v4`,
+      CI_PROJECT_ID: '1217',
+      CI_PROJECT_PATH: 'acme/payments',
+      CI_PIPELINE_ID: id,
+      CI_JOB_ID: jobId,
+      CI_COMMIT_SHA: DEFAULT_SHA,
+      CI_MERGE_REQUEST_IID: options.mr === false ? undefined : '7',
+      OAM_GITLAB_TOKEN: options.apiToken === false ? undefined : API_TOKEN,
+      AWS_ENDPOINT_URL_STS: world.sts.url,
+    });
+    const evidence = (person: object, jobId: string, extra: Record<string, unknown> = {}, iat?: number) =>
+      world.issuer.mint({ ...person, pipeline_id: id, job_id: jobId, ...extra }, { aud: 'oam-grant', ttlSeconds: 3600, ...(iat ? { iat } : {}) });
+    return {
+      id,
+      dir,
+      async request(component: string, person: object = DEV, extra: Record<string, unknown> = {}, iat?: number) {
+        return run(['request', '--component', component], dir, { ...base('800'), OAM_EVIDENCE_TOKEN: await evidence(person, '800', extra, iat) });
+      },
+      async approve(component: string, person: object, jobId: string, reason: string | undefined, extra: Record<string, unknown> = {}, iat?: number) {
+        return run(['approve', '--component', component], dir, {
+          ...base(jobId),
+          OAM_EVIDENCE_TOKEN: await evidence(person, jobId, extra, iat),
+          OAM_APPROVAL_REASON: reason,
+        });
+      },
+      async grant(component: string, person: object = DEV) {
+        const token = await world.issuer.mint({ ...person, pipeline_id: id, job_id: '1000' });
+        return run(['grant', '--component', component], dir, { ...base('1000'), OAM_ID_TOKEN: token });
+      },
+      note: () => world.gitlab.notes('1217', 7).filter((n) => n.body.startsWith(`<!-- oam-grant:v1 pipeline=${id} `)),
+      dotenv: () => existsSync(join(dir, 'oam-grant.env')),
+      audit: () => JSON.parse(readFileSync(join(dir, '.oam-grant/audit.json'), 'utf8')),
+    };
+  }
+
+  const refused = (r: Run, code: string, message?: string | RegExp) => {
+    assert.equal(r.status, 3, r.stderr);
+    const line = r.stderr.split('\n').find((l) => l.startsWith('error['));
+    assert.ok(line?.startsWith(`error[${code}]: `), r.stderr);
+    if (typeof message === 'string') assert.equal(line, `error[${code}]: ${message}`);
+    else if (message) assert.match(line ?? '', message);
+  };
+
+  it('request as dev, approve as alice, grant: credentials, one note edited at each event, an audit record', async () => {
+    const p = newPipeline();
+    const stsBefore = world.sts.issued.length;
+    const request = await p.request('deploy-prod');
+    assert.equal(request.status, 0, request.stderr);
+    assert.match(request.stderr, /ok: requested deploy-prod as dev: .*request\.json; waiting for 1 approval \(step approve-deploy-prod, within 2h\)/);
+    assert.equal(p.note().length, 1);
+    assert.match(p.note()[0]!.body, /waiting for approval \(0 of 1\)/);
+
+    const approve = await p.approve('deploy-prod', ALICE, '901', 'OPS-42 release 1.2');
+    assert.equal(approve.status, 0, approve.stderr);
+    assert.match(approve.stderr, /ok: approved deploy-prod as alice \(listed in approvers\.users\)/);
+    assert.ok(existsSync(join(p.dir, '.oam-grant/approvals/901.json')));
+    assert.match(p.note()[0]!.body, /approved \(1 of 1\), waiting for the grant job/);
+
+    const grant = await p.grant('deploy-prod');
+    assert.equal(grant.status, 0, grant.stderr);
+    assert.ok(p.dotenv());
+    assert.equal(world.sts.issued.length, stsBefore + 1);
+    const notes = p.note();
+    assert.equal(notes.length, 1, 'one note for the pipeline and component');
+    assert.match(notes[0]!.body, /🔑 \*\*deploy\\-prod\*\*: granted until/);
+    assert.match(notes[0]!.body, /\| alice \| listed in approvers\.users \| OPS\\-42 release 1\.2 \|/);
+    const methods = world.gitlab.calls.filter((c) => c.path.includes('/merge_requests/7/notes') && c.method !== 'GET').map((c) => c.method);
+    assert.ok(methods.includes('PUT'));
+
+    const audit = p.audit();
+    assert.deepEqual(audit.events.map((e: { event: string; actor: { login: string } }) => [e.event, e.actor.login]), [
+      ['requested', 'dev'],
+      ['approved', 'alice'],
+      ['granted', 'dev'],
+    ]);
+    assert.equal(audit.events[1].reason, 'OPS-42 release 1.2');
+    assert.deepEqual(audit.matchedPolicies, ['protected-main']);
+    assert.equal(typeof audit.timings.approvalLatencySeconds, 'number');
+    assert.equal(typeof audit.timings.exchangeDurationMs, 'number');
+    const metrics = readFileSync(join(p.dir, '.oam-grant/metrics.txt'), 'utf8');
+    assert.match(metrics, /^oam_grant_approval_latency_seconds\{component="deploy-prod"\} \d+$/m);
+    assert.match(metrics, /# EOF\n$/);
+    // Evidence tokens stay in the evidence files; the audit record and the note never carry them.
+    assert.doesNotMatch(JSON.stringify(audit), /eyJ/);
+    for (const f of files(p.dir)) if (!f.path.endsWith('.env')) for (const c of world.sts.issued) assert.ok(!f.text.includes(c.secretAccessKey), f.path);
+  });
+
+  it('refuses a grant without evidence', async () => {
+    const p = newPipeline();
+    const stsBefore = world.sts.calls.length;
+    refused(await p.grant('deploy-prod'), 'ERR_APPROVAL_MISSING', /request\.json: no request evidence; component deploy-prod needs approval$/);
+    assert.equal(p.dotenv(), false);
+    assert.equal(world.sts.calls.length, stsBefore, 'nothing exchanged');
+    assert.match(p.note()[0]?.body ?? '', /⛔ \*\*deploy\\-prod\*\*: denied at grant \(ERR\\_APPROVAL\\_MISSING\)/);
+  });
+
+  it('refuses a grant without approvals', async () => {
+    const p = newPipeline();
+    assert.equal((await p.request('deploy-prod')).status, 0);
+    refused(await p.grant('deploy-prod'), 'ERR_APPROVAL_MISSING', 'step approve-deploy-prod of deploy-prod: 0 of 1 approval from distinct people');
+    assert.equal(p.dotenv(), false);
+  });
+
+  it('refuses self-approval early, writing no approval', async () => {
+    const p = newPipeline();
+    assert.equal((await p.request('deploy-prod')).status, 0);
+    const r = await p.approve('deploy-prod', DEV, '901', 'OPS-1');
+    refused(r, 'ERR_APPROVAL_SELF', 'OAM_EVIDENCE_TOKEN: dev requested this access and may not approve it (forbid: requester)');
+    assert.equal(existsSync(join(p.dir, '.oam-grant/approvals/901.json')), false);
+    assert.match(p.note()[0]!.body, /denied at approve \(ERR\\_APPROVAL\\_SELF\)/);
+  });
+
+  it('refuses the merge request author', async () => {
+    const p = newPipeline();
+    assert.equal((await p.request('deploy-prod', BOB)).status, 0);
+    refused(await p.approve('deploy-prod', DEV, '901', 'OPS-1'), 'ERR_APPROVAL_SELF', 'OAM_EVIDENCE_TOKEN: dev wrote the merge request and may not approve it (forbid: mrAuthor)');
+  });
+
+  it('refuses an approver who is not listed', async () => {
+    const p = newPipeline();
+    assert.equal((await p.request('deploy-prod')).status, 0);
+    refused(await p.approve('deploy-prod', MALLORY, '901', 'OPS-1'), 'ERR_APPROVER_NOT_ALLOWED', 'OAM_EVIDENCE_TOKEN: mallory may not approve step approve-deploy-prod (approvers.users: alice, bob; approvers.groups: none)');
+  });
+
+  it('accepts a member of an approver group and refuses a non-member', async () => {
+    const p = newPipeline();
+    assert.equal((await p.request('by-group')).status, 0);
+    refused(await p.approve('by-group', ALICE, '901', undefined), 'ERR_APPROVER_NOT_ALLOWED', 'OAM_EVIDENCE_TOKEN: alice may not approve step approve-by-group (approvers.users: none; approvers.groups: acme/sre)');
+    const ok = await p.approve('by-group', CAROL, '902', undefined);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stderr, /approved by-group as carol \(member of acme\/sre\)/);
+    const grant = await p.grant('by-group');
+    assert.equal(grant.status, 0, grant.stderr);
+  });
+
+  it('fails closed on group membership without OAM_GITLAB_TOKEN, and says why', async () => {
+    const p = newPipeline({ mr: false, apiToken: false });
+    assert.equal((await p.request('by-group')).status, 0);
+    const r = await p.approve('by-group', CAROL, '901', undefined);
+    refused(r, 'ERR_APPROVER_NOT_ALLOWED', /cannot check membership of acme\/sre: no OAM_GITLAB_TOKEN/);
+    assert.match(r.stderr, /hint: set OAM_GITLAB_TOKEN/);
+  });
+
+  it('refuses evidence from another pipeline or commit', async () => {
+    const p = newPipeline();
+    assert.equal((await p.request('deploy-prod')).status, 0);
+    refused(await p.approve('deploy-prod', ALICE, '901', 'OPS-1', { pipeline_id: '77' }), 'ERR_APPROVAL_INVALID', /^error\[ERR_APPROVAL_INVALID\]: \.oam-grant\/request\.json: pipeline_id \d+ differs from this pipeline's 77$/);
+    // An approval carried over from another pipeline into this one's evidence.
+    const other = newPipeline();
+    assert.equal((await other.request('deploy-prod')).status, 0);
+    assert.equal((await other.approve('deploy-prod', ALICE, '905', 'OPS-1')).status, 0);
+    assert.equal((await p.approve('deploy-prod', BOB, '906', 'OPS-2', { sha: 'c'.repeat(40) })).status, 3);
+    mkdirSync(join(p.dir, '.oam-grant/approvals'), { recursive: true });
+    cpSync(join(other.dir, '.oam-grant/approvals/905.json'), join(p.dir, '.oam-grant/approvals/905.json'));
+    refused(await p.grant('deploy-prod'), 'ERR_APPROVAL_INVALID', `.oam-grant/approvals/905.json: pipeline_id ${other.id} differs from this pipeline's ${p.id}`);
+    assert.equal(p.dotenv(), false);
+  });
+
+  it('refuses tampered evidence: a changed request, a changed token', async () => {
+    const p = newPipeline();
+    assert.equal((await p.request('deploy-prod')).status, 0);
+    assert.equal((await p.approve('deploy-prod', ALICE, '901', 'OPS-1')).status, 0);
+    const requestPath = join(p.dir, '.oam-grant/request.json');
+    const original = readFileSync(requestPath, 'utf8');
+    const request = JSON.parse(original);
+    request.requested.durationSeconds = 43200;
+    writeFileSync(requestPath, JSON.stringify(request));
+    refused(await p.grant('deploy-prod'), 'ERR_APPROVAL_INVALID', '.oam-grant/request.json: requested.durationSeconds differs from the access file at this commit (tampered, or made from another file)');
+    writeFileSync(requestPath, original);
+    const approvalPath = join(p.dir, '.oam-grant/approvals/901.json');
+    const approval = JSON.parse(readFileSync(approvalPath, 'utf8'));
+    const [h, payload, s] = approval.token.split('.');
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString());
+    approval.token = [h, Buffer.from(JSON.stringify({ ...claims, user_login: 'bob', user_id: '44' })).toString('base64url'), s].join('.');
+    writeFileSync(approvalPath, JSON.stringify(approval));
+    refused(await p.grant('deploy-prod'), 'ERR_APPROVAL_INVALID', /^error\[ERR_APPROVAL_INVALID\]: \.oam-grant\/approvals\/901\.json: .*\(ERR_TOKEN_INVALID\)$/);
+    assert.equal(p.dotenv(), false);
+  });
+
+  it('refuses a missing or malformed reason', async () => {
+    const p = newPipeline();
+    assert.equal((await p.request('deploy-prod')).status, 0);
+    refused(await p.approve('deploy-prod', ALICE, '901', undefined), 'ERR_APPROVAL_REASON', 'OAM_APPROVAL_REASON: step approve-deploy-prod requires a reason and none was given');
+    refused(await p.approve('deploy-prod', ALICE, '902', 'because'), 'ERR_APPROVAL_REASON', 'OAM_APPROVAL_REASON: the reason does not match reasonPattern "^[A-Z]+-[0-9]+" of step approve-deploy-prod');
+    refused(await p.approve('deploy-prod', ALICE, '903', 'OPS-1\n@all'), 'ERR_APPROVAL_REASON', 'OAM_APPROVAL_REASON: the reason contains control characters or line breaks');
+  });
+
+  it('shows a hostile reason escaped in the note', async () => {
+    const p = newPipeline();
+    assert.equal((await p.request('deploy-prod')).status, 0);
+    const r = await p.approve('deploy-prod', ALICE, '901', 'OPS-1 @all <img src=x onerror=alert(1)> [x](https://evil.example) #1');
+    assert.equal(r.status, 0, r.stderr);
+    const body = p.note()[0]!.body;
+    assert.doesNotMatch(body, /<img|\]\(https:\/\/evil|@all|#1 /);
+    assert.match(body, /OPS\\-1 @\u200ball &lt;img/);
+  });
+
+  it('refuses when the timeout ran out before the approval', async () => {
+    const p = newPipeline();
+    assert.equal((await p.request('deploy-prod')).status, 0);
+    // The request job ran three hours ago: its evidence carries the token GitLab gave it then.
+    const path = join(p.dir, '.oam-grant/request.json');
+    const request = JSON.parse(readFileSync(path, 'utf8'));
+    request.token = await world.issuer.mint({ ...DEV, pipeline_id: p.id, job_id: '800' }, { aud: 'oam-grant', iat: now() - 3 * 3600 });
+    writeFileSync(path, JSON.stringify(request));
+    refused(await p.approve('deploy-prod', ALICE, '901', 'OPS-1'), 'ERR_APPROVAL_EXPIRED', /OAM_EVIDENCE_TOKEN: approved 3h( \d+s)? after the request, but step approve-deploy-prod allows 2h \(timeout\)/);
+  });
+
+  it('refuses when validFor ran out before the grant', async () => {
+    const p = newPipeline();
+    assert.equal((await p.request('deploy-prod', DEV, {}, now() - 50 * 60)).status, 0);
+    assert.equal((await p.approve('deploy-prod', ALICE, '901', 'OPS-1', {}, now() - 45 * 60)).status, 0);
+    refused(await p.grant('deploy-prod'), 'ERR_APPROVAL_EXPIRED', /approvals\/901\.json: approved 45m( \d+s)? ago, but step approve-deploy-prod accepts approvals for 30m \(validFor\)/);
+    assert.equal(p.dotenv(), false);
+  });
+
+  it('refuses too few distinct approvers', async () => {
+    const p = newPipeline();
+    assert.equal((await p.request('pair')).status, 0);
+    assert.equal((await p.approve('pair', ALICE, '901', undefined)).status, 0);
+    assert.equal((await p.approve('pair', ALICE, '902', undefined)).status, 0);
+    refused(await p.grant('pair'), 'ERR_APPROVAL_MISSING', 'step approve-pair of pair: 1 of 2 approvals from distinct people');
+    assert.equal((await p.approve('pair', BOB, '903', undefined)).status, 0);
+    const grant = await p.grant('pair');
+    assert.equal(grant.status, 0, grant.stderr);
+  });
+
+  it('with mr-audit required, a note that cannot be posted stops the grant before the dotenv', async () => {
+    const p = newPipeline();
+    assert.equal((await p.request('deploy-prod')).status, 0);
+    assert.equal((await p.approve('deploy-prod', ALICE, '901', 'OPS-1')).status, 0);
+    world.gitlab.injectFaults({ status: 500, times: 4, match: { pathIncludes: '/notes' } });
+    const r = await p.grant('deploy-prod');
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /error\[ERR_REPORT_FAILED\]: the audit note for deploy-prod could not be posted: GitLab API (list|create) merge request notes?: HTTP 500/);
+    assert.equal(p.dotenv(), false);
+  });
+
+  it('without mr-audit required, a note that cannot be posted is a warning', async () => {
+    const p = newPipeline({ apiToken: false, mr: false });
+    assert.equal((await p.request('pair')).status, 0);
+    assert.equal((await p.approve('pair', ALICE, '901', undefined)).status, 0);
+    assert.equal((await p.approve('pair', BOB, '902', undefined)).status, 0);
+    const r = await p.grant('pair');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /warning: audit note not posted: no OAM_GITLAB_TOKEN/);
+    assert.ok(p.dotenv());
+  });
+});

@@ -1,0 +1,228 @@
+/**
+ * The note through @gitbeaker/rest against the GitLab API emulator: created
+ * once then edited, escaping, the commit-comment fallback, retries and
+ * `required`, and the look-ups the approval checks make.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createApprovalLookups } from '../../src/approval/lookups.ts';
+import { createGitlabApi, type GitlabApi } from '../../src/lib/gitlab-api.ts';
+import { Logger } from '../../src/lib/log.ts';
+import { publishReport } from '../../src/report/publish.ts';
+import { noteMarker } from '../../src/report/render-note.ts';
+import type { ReportState } from '../../src/report/report-state.ts';
+import { DEFAULT_SHA, type EmbeddedDefault, startEmbeddedDefault } from '../emulators/index.ts';
+
+const API_TOKEN = 'glpat-test-api-token-0123456789';
+
+function state(overrides: Partial<ReportState> = {}): ReportState {
+  return {
+    component: 'deploy-prod',
+    pipelineId: '1002',
+    projectPath: 'acme/payments',
+    ref: 'main',
+    commitSha: DEFAULT_SHA,
+    requested: {
+      component: 'deploy-prod',
+      provider: 'aws-sts',
+      roleArn: 'arn:aws:iam::123456789012:role/ci-deploy',
+      durationSeconds: 900,
+      scopeDigest: 'ab'.repeat(32),
+      scopeSummary: 's3:PutObject on arn:aws:s3:::releases/*',
+    },
+    step: { name: 'approve-deploy-prod', minApprovals: 1, validForSeconds: 1800, timeoutSeconds: 7200 },
+    request: { requester: { login: 'dev', id: '42' }, job: { id: '800', url: 'http://gitlab.test/acme/payments/-/jobs/800' }, at: new Date('2026-01-01T10:00:00Z') },
+    approvals: [],
+    matchedPolicies: ['protected-main'],
+    outcome: { kind: 'requested' },
+    ...overrides,
+  };
+}
+
+function capture(): { log: Logger; text: () => string } {
+  const lines: string[] = [];
+  return { log: new Logger({ sink: { write: (t) => lines.push(t) } }), text: () => lines.join('') };
+}
+
+describe('publishReport', () => {
+  let world: EmbeddedDefault;
+  let api: GitlabApi;
+  const sleeps: number[] = [];
+
+  before(async () => {
+    world = await startEmbeddedDefault({ gitlab: { tokens: [API_TOKEN] } });
+    api = createGitlabApi({
+      apiUrl: `${world.gitlab.url}/api/v4`,
+      token: API_TOKEN,
+      sleep: async (ms) => {
+        sleeps.push(ms);
+      },
+      random: () => 0.5,
+    });
+  });
+  after(async () => {
+    // The API token travels in a header only; no body ever carries it or anything token-shaped.
+    for (const call of world.gitlab.calls) {
+      assert.ok(!call.body.includes(API_TOKEN), `${call.method} ${call.path} body holds the API token`);
+      assert.doesNotMatch(call.body, /eyJ[A-Za-z0-9_-]+\.eyJ/, `${call.method} ${call.path} body holds a JWT`);
+    }
+    await world.close();
+  });
+
+  const base = { projectId: '1217', commitSha: DEFAULT_SHA, required: false };
+
+  it('creates the note once, then edits it at each event', async () => {
+    const { log } = capture();
+    const first = await publishReport({ ...base, api, state: state({ pipelineId: '2001' }), mergeRequestIid: '7', log });
+    assert.equal(first.kind, 'note-created');
+    const second = await publishReport({
+      ...base,
+      api,
+      state: state({
+        pipelineId: '2001',
+        approvals: [{ approver: { login: 'alice', id: '43' }, reason: 'OPS-1', job: { id: '900' }, at: new Date('2026-01-01T10:05:00Z'), via: 'listed in approvers.users', latencySeconds: 300 }],
+        outcome: { kind: 'approved' },
+      }),
+      mergeRequestIid: '7',
+      log,
+    });
+    assert.deepEqual(second, { kind: 'note-edited', noteId: first.kind === 'note-created' ? first.noteId : -1 });
+    const notes = world.gitlab.notes('1217', 7).filter((n) => n.body.startsWith(noteMarker('2001', 'deploy-prod')));
+    assert.equal(notes.length, 1);
+    assert.match(notes[0]!.body, /approved \(1 of 1\), waiting for the grant job/);
+    assert.match(notes[0]!.body, /\| alice \| listed in approvers\.users \| OPS\\-1 \| job 900 \| 2026-01-01 10:05:00 UTC \| 5m \|/);
+  });
+
+  it('keeps one note per pipeline and component', async () => {
+    const { log } = capture();
+    await publishReport({ ...base, api, state: state({ pipelineId: '2002' }), mergeRequestIid: '7', log });
+    await publishReport({ ...base, api, state: state({ pipelineId: '2002', component: 'other' }), mergeRequestIid: '7', log });
+    await publishReport({ ...base, api, state: state({ pipelineId: '2003' }), mergeRequestIid: '7', log });
+    const markers = world.gitlab.notes('1217', 7).map((n) => n.body.split('\n')[0]);
+    for (const m of [noteMarker('2002', 'deploy-prod'), noteMarker('2002', 'other'), noteMarker('2003', 'deploy-prod')]) {
+      assert.equal(markers.filter((x) => x === m).length, 1, m);
+    }
+  });
+
+  it('escapes hostile branch names and reasons so they cannot format, link or mention', async () => {
+    const { log } = capture();
+    const hostile = state({
+      pipelineId: '2004',
+      ref: 'feat/@all-<img src=x>-[x](https://evil.example)',
+      approvals: [
+        {
+          approver: { login: 'alice', id: '43' },
+          reason: '@all | **urgent** <script>alert(1)</script> see #12 ![p](https://evil.example/p.png)',
+          job: { id: '900' },
+          at: new Date(),
+          via: 'listed in approvers.users',
+          latencySeconds: 1,
+        },
+      ],
+      outcome: { kind: 'approved' },
+    });
+    await publishReport({ ...base, api, state: hostile, mergeRequestIid: '7', log });
+    const body = world.gitlab.notes('1217', 7).find((n) => n.body.startsWith(noteMarker('2004', 'deploy-prod')))!.body;
+    const decoded = body.replace(/\\(.)/g, '$1').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+    assert.doesNotMatch(body, /<img|<script/);
+    assert.doesNotMatch(body, /\]\(https:\/\/evil/);
+    assert.doesNotMatch(decoded, /@all|#12|https:\/\/evil/);
+    assert.doesNotMatch(body, /[^\\]\*\*urgent/);
+    // The approvals table still has exactly six cells per row: the `|` in the reason did not split it.
+    const row = body.split('\n').find((line) => line.startsWith('| alice'))!;
+    assert.equal(row.replace(/\\\|/g, '').split('|').length - 2, 6);
+  });
+
+  it('comments on the commit when the pipeline has no merge request', async () => {
+    const { log } = capture();
+    const result = await publishReport({ ...base, api, state: state({ pipelineId: '2005' }), mergeRequestIid: undefined, log });
+    assert.deepEqual(result, { kind: 'commit-comment' });
+    const comments = world.gitlab.commitComments('1217', DEFAULT_SHA);
+    assert.ok(comments.some((c) => c.note.startsWith(noteMarker('2005', 'deploy-prod'))));
+  });
+
+  it('retries transient API errors with backoff, then posts', async () => {
+    const { log } = capture();
+    sleeps.length = 0;
+    world.gitlab.injectFaults({ status: 503, times: 2, match: { method: 'POST', pathIncludes: '/notes' } });
+    const before = world.gitlab.calls.length;
+    const result = await publishReport({ ...base, api, state: state({ pipelineId: '2006' }), mergeRequestIid: '7', log });
+    assert.equal(result.kind, 'note-created');
+    const posts = world.gitlab.calls.slice(before).filter((c) => c.method === 'POST');
+    assert.deepEqual(posts.map((c) => c.status), [503, 503, 201]);
+    assert.deepEqual(sleeps, [250, 500]);
+  });
+
+  it('retries a connection reset', async () => {
+    const { log } = capture();
+    world.gitlab.injectFaults({ kind: 'reset', times: 1, match: { method: 'POST', pathIncludes: '/notes' } });
+    const result = await publishReport({ ...base, api, state: state({ pipelineId: '2007' }), mergeRequestIid: '7', log });
+    assert.equal(result.kind, 'note-created');
+  });
+
+  it('stops with ERR_REPORT_FAILED when required and the API keeps failing', async () => {
+    const { log, text } = capture();
+    world.gitlab.injectFaults({ status: 500, times: 4, match: { method: 'POST', pathIncludes: '/notes' } });
+    await assert.rejects(publishReport({ ...base, required: true, api, state: state({ pipelineId: '2008' }), mergeRequestIid: '7', log }), {
+      code: 'ERR_REPORT_FAILED',
+      message: 'the audit note for deploy-prod could not be posted: GitLab API create merge request note: HTTP 500',
+    });
+    assert.match(text(), /oam-grant deploy-prod, pipeline 2008: requested/);
+  });
+
+  it('only warns when not required, and logs the summary instead', async () => {
+    const { log, text } = capture();
+    world.gitlab.injectFaults({ status: 500, times: 4, match: { method: 'POST', pathIncludes: '/notes' } });
+    const result = await publishReport({ ...base, api, state: state({ pipelineId: '2009' }), mergeRequestIid: '7', log });
+    assert.deepEqual(result, { kind: 'logged', why: 'GitLab API create merge request note: HTTP 500' });
+    assert.match(text(), /warning: audit note not posted: GitLab API create merge request note: HTTP 500/);
+  });
+
+  it('fails fast on a refused token (no retries)', async () => {
+    const { log } = capture();
+    const bad = createGitlabApi({ apiUrl: `${world.gitlab.url}/api/v4`, token: 'wrong-token', sleep: async () => {} });
+    const before = world.gitlab.calls.length;
+    await assert.rejects(publishReport({ ...base, required: true, api: bad, state: state({ pipelineId: '2010' }), mergeRequestIid: '7', log }), {
+      code: 'ERR_REPORT_FAILED',
+      message: 'the audit note for deploy-prod could not be posted: GitLab API list merge request notes: HTTP 401',
+    });
+    assert.equal(world.gitlab.calls.length - before, 1);
+  });
+
+  it('without an API token: logs the summary; required makes it an error', async () => {
+    const { log, text } = capture();
+    assert.deepEqual(await publishReport({ ...base, api: undefined, state: state(), mergeRequestIid: '7', log }), { kind: 'logged', why: 'no OAM_GITLAB_TOKEN' });
+    assert.match(text(), /requested by dev in job 800/);
+    await assert.rejects(publishReport({ ...base, required: true, api: undefined, state: state(), mergeRequestIid: '7', log }), {
+      code: 'ERR_REPORT_FAILED',
+      message: 'the audit note for deploy-prod could not be posted: no OAM_GITLAB_TOKEN',
+    });
+  });
+});
+
+describe('approval look-ups through the API', () => {
+  let world: EmbeddedDefault;
+  before(async () => {
+    world = await startEmbeddedDefault({ gitlab: { tokens: [API_TOKEN] } });
+  });
+  after(() => world.close());
+
+  it('answers group membership, the MR author and commit authors', async () => {
+    const api = createGitlabApi({ apiUrl: `${world.gitlab.url}/api/v4`, token: API_TOKEN });
+    const lookups = createApprovalLookups({ api, projectId: '1217', mergeRequestIid: '7', commitSha: DEFAULT_SHA });
+    assert.deepEqual(await lookups.isActiveGroupMember('acme/sre', '45'), { ok: true, value: true });
+    assert.deepEqual(await lookups.isActiveGroupMember('acme/sre', '43'), { ok: true, value: false });
+    assert.deepEqual(await lookups.mergeRequestAuthor(), { ok: true, value: { id: '42', username: 'dev' } });
+    assert.deepEqual(await lookups.commitAuthorEmails(), { ok: true, value: ['dev@example.com'] });
+    assert.ok(world.gitlab.calls.some((c) => c.path === '/api/v4/groups/acme%2Fsre/members/all/45'));
+  });
+
+  it('reports a look-up that cannot be made instead of guessing', async () => {
+    const api = createGitlabApi({ apiUrl: `${world.gitlab.url}/api/v4`, token: 'wrong', sleep: async () => {} });
+    const lookups = createApprovalLookups({ api, projectId: '1217', mergeRequestIid: '7', commitSha: DEFAULT_SHA });
+    assert.deepEqual(await lookups.isActiveGroupMember('acme/sre', '45'), { ok: false, why: 'GitLab API group membership: HTTP 401' });
+    const none = createApprovalLookups({ api: undefined, projectId: '1217', mergeRequestIid: undefined, commitSha: DEFAULT_SHA });
+    assert.deepEqual(await none.mergeRequestAuthor(), { ok: true, value: undefined });
+    assert.equal((await none.commitAuthorEmails()).ok, false);
+  });
+});

@@ -1,0 +1,95 @@
+/**
+ * The project's own .gitlab-ci.yml: schema-valid with the components included
+ * at $CI_COMMIT_SHA, and the release jobs only on semantic version tags.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { parse } from 'yaml';
+import { createFixtureRepo, type FixtureRepo, REPO_ROOT, runGcl } from '../e2e/gitlab-ci-local.ts';
+import { isRecord } from './template-files.ts';
+
+const SELF_TEST_FILE = 'test/e2e-fixtures/self-test/oam.yaml';
+const BRANCH_JOBS = ['lint', 'test', 'build', 'self-test:request', 'self-test:approve', 'self-test:grant', 'self-test:use'];
+
+interface ListedJob {
+  name: string;
+  when: string;
+  allow_failure: boolean;
+  needs?: { job: string }[];
+}
+
+function toListedJobs(stdout: string): ListedJob[] {
+  const parsed: unknown = JSON.parse(stdout);
+  assert.ok(Array.isArray(parsed));
+  return parsed.map((entry: unknown) => {
+    assert.ok(isRecord(entry) && typeof entry.name === 'string' && typeof entry.when === 'string' && typeof entry.allow_failure === 'boolean');
+    const needs = Array.isArray(entry.needs) ? entry.needs.map((n: unknown) => ({ job: isRecord(n) ? String(n.job) : String(n) })) : undefined;
+    return { name: entry.name, when: entry.when, allow_failure: entry.allow_failure, ...(needs ? { needs } : {}) };
+  });
+}
+
+let repo: FixtureRepo;
+
+async function listJobs(variables: Record<string, string> = {}): Promise<ListedJob[]> {
+  const result = await runGcl(repo, ['--list-json'], { variables });
+  assert.equal(result.code, 0, result.stderr);
+  // --list-json includes when:never jobs; a job whose rules all fail is left out of the pipeline.
+  return toListedJobs(result.stdout).filter((j) => j.when !== 'never');
+}
+
+describe("the project's own pipeline", () => {
+  before(() => {
+    repo = createFixtureRepo({
+      files: {
+        '.gitlab-ci.yml': readFileSync(join(REPO_ROOT, '.gitlab-ci.yml'), 'utf8'),
+        [SELF_TEST_FILE]: readFileSync(join(REPO_ROOT, SELF_TEST_FILE), 'utf8'),
+      },
+    });
+  });
+  after(() => repo?.cleanup());
+
+  it('expands schema-valid, with the components included at the commit SHA', async () => {
+    const preview = await runGcl(repo, ['--preview']);
+    assert.equal(preview.code, 0, preview.stderr);
+    assert.match(preview.stderr + preview.stdout, /json schema validated/);
+    const pipeline: unknown = parse(preview.stdout);
+    assert.ok(isRecord(pipeline));
+    const request = pipeline['self-test:request'];
+    assert.ok(isRecord(request) && isRecord(request.variables));
+    assert.equal(request.variables.OAM_FILE, SELF_TEST_FILE);
+    assert.deepEqual(request.before_script, ['install -m 0755 dist/oam-grant.mjs /usr/local/bin/oam-grant']);
+    assert.deepEqual(request.script, ['oam-grant request']);
+    const release = pipeline.release;
+    assert.ok(isRecord(release) && isRecord(release.release));
+    assert.equal(release.release.tag_name, '$CI_COMMIT_TAG');
+  });
+
+  it('runs lint, test, build and the self-test on a branch, the approve job manual and non-blocking', async () => {
+    const jobs = await listJobs();
+    assert.deepEqual(jobs.map((j) => j.name).sort(), [...BRANCH_JOBS].sort());
+    const approve = jobs.find((j) => j.name === 'self-test:approve');
+    assert.deepEqual({ when: approve?.when, allow_failure: approve?.allow_failure }, { when: 'manual', allow_failure: true });
+    const grant = jobs.find((j) => j.name === 'self-test:grant');
+    assert.deepEqual(grant?.needs?.map((n) => n.job), ['build', 'self-test:request', 'self-test:approve']);
+  });
+
+  it('adds the image and the release on a semantic version tag, and npm when a token is set', async () => {
+    const jobs = (await listJobs({ CI_COMMIT_TAG: '1.2.3' })).map((j) => j.name);
+    assert.deepEqual(jobs.sort(), [...BRANCH_JOBS, 'release:version', 'release:image', 'release'].sort());
+    const withNpm = (await listJobs({ CI_COMMIT_TAG: '1.2.3', NPM_TOKEN: 'x' })).map((j) => j.name);
+    assert.deepEqual(withNpm.sort(), [...BRANCH_JOBS, 'release:version', 'release:image', 'release:npm', 'release'].sort());
+  });
+
+  it('releases nothing on a tag that is not a plain semantic version', async () => {
+    for (const tag of ['v1.2.3', '1.2', 'latest']) {
+      const jobs = (await listJobs({ CI_COMMIT_TAG: tag })).map((j) => j.name);
+      assert.deepEqual(
+        jobs.filter((j) => j.startsWith('release')),
+        [],
+        tag,
+      );
+    }
+  });
+});
