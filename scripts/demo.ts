@@ -5,13 +5,14 @@
  *
  *   npm run demo            (builds dist/oam-grant.mjs first)
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { startEmbeddedDefault } from '../test/emulators/index.ts';
+import { DEFAULT_SHA, startEmbeddedDefault } from '../test/emulators/index.ts';
 
 const CLI = resolve('dist/oam-grant.mjs');
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const ACCESS_FILE = `# yaml-language-server: $schema=../schema/oam-access.schema.json
 apiVersion: core.oam.dev/v1beta1
 kind: Application
@@ -46,6 +47,18 @@ spec:
     - name: caps
       type: credential-limits
       properties: {maxDurationSeconds: 3600}
+  workflow:
+    steps:
+      - name: approve-deploy-prod
+        type: jit-approval
+        timeout: 2h
+        properties:
+          component: deploy-prod
+          approvers: {users: [alice, bob]}
+          forbid: [requester, mrAuthor]
+          requireReason: true
+          reasonPattern: "^[A-Z]+-[0-9]+"
+          validFor: 30m
 `;
 
 const bold = (s: string) => (process.stdout.isTTY ? `\u001b[1m${s}\u001b[0m` : s);
@@ -69,7 +82,7 @@ async function main(): Promise<number> {
   try {
     mkdirSync(join(workspace, '.gitlab'));
     writeFileSync(join(workspace, '.gitlab/oam.yaml'), ACCESS_FILE);
-    const pipeline = { project_id: '1217', project_path: 'acme/payments', pipeline_id: '4242', sha: 'a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2' };
+    const pipeline = { project_id: '1217', project_path: 'acme/payments', pipeline_id: '4242', sha: DEFAULT_SHA };
     const baseEnv = {
       PATH: process.env.PATH ?? '',
       HOME: workspace,
@@ -83,32 +96,67 @@ async function main(): Promise<number> {
       OAM_GITLAB_TOKEN: 'demo-api-token',
       AWS_ENDPOINT_URL_STS: world.sts.url,
     };
-    const run = (title: string, args: string[], env: Record<string, string>) => {
-      say(bold(`\n$ oam-grant ${args.join(' ')}`));
-      say(`  ${title}`);
-      const child = spawnSync(process.execPath, [CLI, ...args], { cwd: workspace, env: { ...baseEnv, ...env }, encoding: 'utf8' });
-      if (child.stdout.trim()) say(indent(child.stdout));
-      if (child.stderr.trim()) say(indent(child.stderr));
-      say(`  -> exit ${child.status}`);
-      return child.status ?? 1;
-    };
+    // Asynchronous on purpose: the emulators answer from this very process.
+    const run = (title: string, args: string[], env: Record<string, string>) =>
+      new Promise<number>((done) => {
+        say(bold(`\n$ oam-grant ${args.join(' ')}`));
+        say(`  ${title}`);
+        const child = spawn(process.execPath, [CLI, ...args], { cwd: workspace, env: { ...baseEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        child.on('close', (code) => {
+          if (stdout.trim()) say(indent(stdout));
+          if (stderr.trim()) say(indent(stderr));
+          say(`  -> exit ${code}`);
+          done(code ?? 1);
+        });
+      });
 
     say(bold('oam-grant demo'));
     say(`  issuer (GitLab OIDC)  ${world.issuer.url}`);
     say(`  STS emulator          ${world.sts.url}`);
-    say(`  GitLab API emulator   ${world.gitlab.url}`);
+    say(`  GitLab API emulator   ${world.gitlab.url}   (MR !7 of acme/payments, opened by dev)`);
     say(`  workspace             ${workspace} (.gitlab/oam.yaml written)`);
 
-    if (run('check the access file', ['validate'], {}) !== 0) return 1;
+    if ((await run('check the access file', ['validate'], {})) !== 0) return 1;
 
-    const mainJob = { ...pipeline, ref: 'main', ref_type: 'branch', ref_protected: 'true', job_id: '9001', user_login: 'alice' };
-    const exchangeToken = await world.issuer.mint(mainJob, { aud: 'sts.amazonaws.com' });
-    if (run('what grant would do for a job on protected main', ['plan', '--component', 'deploy-prod'], { OAM_ID_TOKEN: exchangeToken }) !== 0) return 1;
-    if (run('grant: verify, exchange with STS, post the MR note, write the dotenv file', ['grant', '--component', 'deploy-prod'], { OAM_ID_TOKEN: exchangeToken, CI_JOB_ID: '9001' }) !== 0) return 1;
+    const onMain = { ...pipeline, ref: 'main', ref_type: 'branch', ref_protected: 'true' };
+    const dev = { user_id: '42', user_login: 'dev', user_email: 'dev@example.com' };
+    const alice = { user_id: '43', user_login: 'alice', user_email: 'alice@example.com' };
+    const mint = (claims: Record<string, string>, aud: string) => world.issuer.mint({ ...onMain, ...claims }, { aud, ttlSeconds: 3600 });
+
+    const grantToken = await mint({ ...dev, job_id: '9003' }, 'sts.amazonaws.com');
+    if ((await run('what grant would do for a job on protected main', ['plan', '--component', 'deploy-prod'], { OAM_ID_TOKEN: grantToken })) !== 0) return 1;
+
+    const requestToken = await mint({ ...dev, job_id: '9001' }, 'oam-grant');
+    if ((await run('request job (automatic), as dev: evidence + MR note', ['request', '--component', 'deploy-prod'], { OAM_EVIDENCE_TOKEN: requestToken, CI_JOB_ID: '9001' })) !== 0) return 1;
+
+    const selfToken = await mint({ ...dev, job_id: '9010' }, 'oam-grant');
+    const selfApproval = await run('dev presses Run on the approve job: separation of duties says no', ['approve', '--component', 'deploy-prod'], {
+      OAM_EVIDENCE_TOKEN: selfToken,
+      CI_JOB_ID: '9010',
+      OAM_APPROVAL_REASON: 'OPS-42 ship it',
+    });
+    if (selfApproval !== 3) return 1;
+
+    const approveToken = await mint({ ...alice, job_id: '9002' }, 'oam-grant');
+    if (
+      (await run('alice presses Run on the approve job (manual), with a reason', ['approve', '--component', 'deploy-prod'], {
+        OAM_EVIDENCE_TOKEN: approveToken,
+        CI_JOB_ID: '9002',
+        OAM_APPROVAL_REASON: 'OPS-42 release 1.4',
+      })) !== 0
+    ) {
+      return 1;
+    }
+
+    if ((await run('grant job: re-verify the evidence, exchange with STS, update the note, write the dotenv file', ['grant', '--component', 'deploy-prod'], { OAM_ID_TOKEN: grantToken, CI_JOB_ID: '9003' })) !== 0) return 1;
 
     const dotenv = readFileSync(join(workspace, 'oam-grant.env'), 'utf8');
     const exported = Object.fromEntries(dotenv.trimEnd().split('\n').map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
-    say(bold('\n$ cat oam-grant.env   (values of secrets hidden here)'));
+    say(bold('\n$ cat oam-grant.env   (secret values hidden here)'));
     for (const key of Object.keys(exported)) say(`    ${key}=${/SECRET|TOKEN|KEY_ID/.test(key) ? '…' : exported[key]}`);
 
     say(bold('\n$ consumer job: sts get-caller-identity with the exported credentials'));
@@ -123,17 +171,18 @@ async function main(): Promise<number> {
       },
     });
     const identity = await client.send(new GetCallerIdentityCommand({}));
-    say(`    SigV4-signed call accepted: ${identity.Arn}`);
+    say(`    SigV4-signed call accepted by STS: ${identity.Arn}`);
 
-    const note = world.gitlab.notes(pipeline.project_id, 7)[0];
-    say(bold('\n$ the merge request note (GitLab API emulator, MR !7)'));
+    const note = world.gitlab.notes(pipeline.project_id, 7).find((n) => n.body.includes(`pipeline=${pipeline.pipeline_id} `));
+    say(bold('\n$ the merge request note on MR !7 (one note, edited at each event)'));
     say(note ? indent(note.body) : '    (no note was posted)');
 
-    const feature = { ...pipeline, ref: 'feature/x', ref_type: 'branch', ref_protected: 'false', job_id: '9002', user_login: 'mallory' };
+    const feature = { ...pipeline, pipeline_id: '4243', ref: 'feature/x', ref_type: 'branch', ref_protected: 'false', job_id: '9104', user_login: 'mallory' };
     const featureToken = await world.issuer.mint(feature, { aud: 'sts.amazonaws.com' });
-    const denied = run('the same grant from an unprotected branch is denied, and nothing is exchanged', ['grant', '--component', 'deploy-prod', '--dotenv', 'denied.env'], {
+    const denied = await run('a grant from an unprotected branch is denied before anything is exchanged', ['grant', '--component', 'deploy-prod', '--dotenv', 'denied.env'], {
       OAM_ID_TOKEN: featureToken,
-      CI_JOB_ID: '9002',
+      CI_JOB_ID: '9104',
+      CI_PIPELINE_ID: '4243',
     });
     if (denied !== 3 || existsSync(join(workspace, 'denied.env'))) return 1;
 

@@ -3,7 +3,7 @@
  * input is refused here, before and while parsing, with limits that no real
  * access file comes near: size, nesting, aliases, node count, documents.
  */
-import { type Document, isAlias, isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseAllDocuments } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseAllDocuments } from 'yaml';
 import type { FileProblem } from '../errors.ts';
 import type { SourcePosition } from './model.ts';
 import { joinPointer } from './pointer.ts';
@@ -90,7 +90,8 @@ export function readYaml(text: string, file: string): YamlResult {
   if (early) return { ok: false, problems: [early] };
 
   const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true, strict: true });
+  // Duplicate keys are found in the walk below: yaml's own check is quadratic in the keys of a map.
+  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: false, strict: true });
   const at = (offset: number): SourcePosition => lineCounter.linePos(offset);
   if (docs.length === 0) return { ok: false, problems: [problem(file, AT_START, '', 'file is empty; expected an oam application')] };
 
@@ -102,14 +103,13 @@ export function readYaml(text: string, file: string): YamlResult {
   // A %YAML 1.1 directive would turn yes/no/on/off into booleans and enable merge keys.
   if (doc.directives?.yaml.version !== '1.2') {
     const directive = text.search(/^%YAML/m);
-    problems.push(problem(file, directive === -1 ? AT_START : at(directive), '', `yaml ${doc.directives?.yaml.version ?? '?'} is not supported; remove the %YAML directive (yaml 1.2 is used)`));
+    problems.push(
+      problem(file, directive === -1 ? AT_START : at(directive), '', `yaml ${doc.directives?.yaml.version ?? '?'} is not supported; remove the %YAML directive (yaml 1.2 is used)`),
+    );
   }
   for (const issue of [...doc.errors, ...doc.warnings]) {
     const where = at(issue.pos[0]);
-    if (issue.code === 'DUPLICATE_KEY') {
-      const key = /^(?:"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^:#\n]*[^:#\s])/.exec(text.slice(issue.pos[0], issue.pos[0] + 300));
-      problems.push(problem(file, where, '', `duplicate key ${key ? key[0] : text.slice(issue.pos[0], issue.pos[1])}`));
-    } else if (issue.code === 'TAG_RESOLVE_FAILED') {
+    if (issue.code === 'TAG_RESOLVE_FAILED') {
       problems.push(problem(file, where, '', `unsupported yaml tag ${text.slice(issue.pos[0], issue.pos[1])}`));
     } else {
       const message = issue.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
@@ -121,6 +121,9 @@ export function readYaml(text: string, file: string): YamlResult {
 
   const positions = new Map<string, SourcePosition>();
   const keyPositions = new Map<string, SourcePosition>();
+  // Anchors in document order, registered outside alias expansions only, so an
+  // alias means what YAML says: the closest anchor of that name before it.
+  const anchors = new Map<string, Node>();
   let nodes = 0;
   let aliases = 0;
 
@@ -129,7 +132,7 @@ export function readYaml(text: string, file: string): YamlResult {
     throw new Abort();
   };
 
-  const walk = (node: unknown, pointer: string, depth: number, document: Document.Parsed): unknown => {
+  const walk = (node: unknown, pointer: string, depth: number, expanding: boolean): unknown => {
     if (node === null || node === undefined) return null;
     if (!isAlias(node) && !isScalar(node) && !isMap(node) && !isSeq(node)) return fail(null, pointer, 'unsupported yaml node');
     if (depth > LIMITS.maxDepth) return fail(node, pointer, `nesting deeper than ${LIMITS.maxDepth} levels`);
@@ -138,17 +141,18 @@ export function readYaml(text: string, file: string): YamlResult {
 
     if (isAlias(node)) {
       if (++aliases > LIMITS.maxAliases) return fail(node, pointer, `more than ${LIMITS.maxAliases} alias uses`);
-      const target = node.resolve(document);
+      const target = anchors.get(node.source);
       if (target === undefined) return fail(node, pointer, `unknown alias *${node.source}`);
-      return walk(target, pointer, depth + 1, document);
+      return walk(target, pointer, depth + 1, true);
     }
+    if (!expanding && node.anchor) anchors.set(node.anchor, node);
     if (isScalar(node)) {
       const value = node.value;
       if (typeof value === 'number' && !Number.isFinite(value)) return fail(node, pointer, 'numbers must be finite');
       if (value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return value;
       return fail(node, pointer, `unsupported yaml value${node.tag ? ` (${node.tag})` : ''}`);
     }
-    if (isSeq(node)) return node.items.map((item, i) => walk(item, joinPointer(pointer, String(i)), depth + 1, document));
+    if (isSeq(node)) return node.items.map((item, i) => walk(item, joinPointer(pointer, String(i)), depth + 1, expanding));
 
     const result: Record<string, unknown> = {};
     for (const pair of node.items) {
@@ -159,6 +163,11 @@ export function readYaml(text: string, file: string): YamlResult {
       }
       const name = String(key.value);
       const child = joinPointer(pointer, name);
+      if (Object.hasOwn(result, name)) {
+        // Not fatal: every duplicate is worth reporting, and the first value stays.
+        if (!expanding) problems.push(problem(file, key.range ? at(key.range[0]) : AT_START, child, `duplicate key ${name}`));
+        continue;
+      }
       if (key.range) {
         keyPositions.set(child, at(key.range[0]));
         // A key with no value still gets a position: its own.
@@ -166,7 +175,7 @@ export function readYaml(text: string, file: string): YamlResult {
       }
       // defineProperty: a key named __proto__ stays a plain own property.
       Object.defineProperty(result, name, {
-        value: walk(pair.value, child, depth + 1, document),
+        value: walk(pair.value, child, depth + 1, expanding),
         enumerable: true,
         writable: true,
         configurable: true,
@@ -176,7 +185,8 @@ export function readYaml(text: string, file: string): YamlResult {
   };
 
   try {
-    const value = walk(doc.contents, '', 0, doc);
+    const value = walk(doc.contents, '', 0, false);
+    if (problems.length > 0) return { ok: false, problems };
     return { ok: true, source: { value, positions, keyPositions } };
   } catch (error) {
     if (error instanceof Abort) return { ok: false, problems };

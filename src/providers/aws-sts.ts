@@ -90,6 +90,9 @@ export const awsStsProvider: CredentialProvider<AwsStsTrait> = {
     const { trait, token, sessionName, env, log } = input;
     const endpoint = stsEndpoint(env);
     const region = trait.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1';
+    // The bundled SDK is pinned; its warning about future SDK releases needing Node 22 is
+    // not something a pipeline can act on, so it stays out of the job log.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     // Loaded here so that validate, plan and trust-policy never pay for the SDK.
     const { STSClient, AssumeRoleWithWebIdentityCommand } = await import('@aws-sdk/client-sts');
     const client = new STSClient({
