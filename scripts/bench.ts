@@ -6,11 +6,11 @@
  *
  *   npm run bench            (RUNS=N to change the number of rounds, default 15)
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { startEmbeddedDefault } from '../test/emulators/index.ts';
 
 const CLI = resolve('dist/oam-grant.mjs');
 const AWS = '/usr/bin/aws';
@@ -47,18 +47,22 @@ function timed(command: string, args: string[], options: { cwd: string; env: Rec
   return ms;
 }
 
-const world = await startEmbeddedDefault();
+// The emulators run in their own process: the measured commands are run with
+// spawnSync, which would otherwise block the very servers they talk to.
+const emulators = spawn(process.execPath, ['--import', 'tsx', 'test/emulators/cli.ts'], { stdio: ['ignore', 'pipe', 'inherit'] });
+const firstLine = await new Promise<string>((done) => createInterface({ input: emulators.stdout }).once('line', done));
+const world = JSON.parse(firstLine) as { issuer: string; sts: string; gitlab: string };
 const workspace = mkdtempSync(join(tmpdir(), 'oam-grant-bench-'));
 try {
   mkdirSync(join(workspace, '.gitlab'));
   writeFileSync(join(workspace, '.gitlab/oam.yaml'), ACCESS_FILE);
-  const token = await world.issuer.mint({ ref: 'main', ref_type: 'branch', ref_protected: 'true' }, { ttlSeconds: 3600 });
+  const token = await (await fetch(`${world.issuer}/mint?format=raw&ttl=3600&ref=main&ref_type=branch&ref_protected=true`)).text();
   const env = {
     PATH: process.env.PATH ?? '',
     HOME: workspace,
-    CI_SERVER_URL: world.issuer.url,
+    CI_SERVER_URL: world.issuer,
     OAM_ID_TOKEN: token,
-    AWS_ENDPOINT_URL_STS: world.sts.url,
+    AWS_ENDPOINT_URL_STS: world.sts,
     AWS_CONFIG_FILE: '/dev/null',
     AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
     AWS_EC2_METADATA_DISABLED: 'true',
@@ -71,7 +75,7 @@ try {
     const node = timed(process.execPath, ['-e', '0'], opts);
     const grant = timed(process.execPath, [CLI, 'grant', '--component', 'deploy'], opts);
     const aws = haveAws
-      ? timed(AWS, ['sts', 'assume-role-with-web-identity', '--endpoint-url', world.sts.url, '--role-arn', ROLE, '--role-session-name', 'bench', '--web-identity-token', token, '--output', 'json'], opts)
+      ? timed(AWS, ['sts', 'assume-role-with-web-identity', '--endpoint-url', world.sts, '--role-arn', ROLE, '--role-session-name', 'bench', '--web-identity-token', token, '--output', 'json'], opts)
       : Number.NaN;
     if (i === 0) continue; // warm-up round: file cache, first connection
     samples.node.push(node);
@@ -93,6 +97,6 @@ try {
   line('bundle size', `${(size / 1024).toFixed(0)} KiB`, 'target <= 1 MB');
   line('grant peak RSS', Number.isFinite(peakKb) ? `${(peakKb / 1024).toFixed(1)} MB` : 'n/a', 'target <= 90 MB');
 } finally {
-  await world.close();
+  emulators.kill('SIGTERM');
   rmSync(workspace, { recursive: true, force: true });
 }

@@ -16,6 +16,8 @@ export const LIMITS = {
   maxAliases: 100,
   /** Nodes after alias expansion. */
   maxNodes: 20_000,
+  /** Newlines plus commas: bounds entries before parsing, which takes time per entry. */
+  maxSeparators: 20_000,
   /** Leading indentation (spaces and compact `- ` indicators) of any line; deep block nesting is refused before the parser sees it. */
   maxIndent: 512,
 } as const;
@@ -59,16 +61,22 @@ function lineColAt(text: string, offset: number): SourcePosition {
 }
 
 /**
- * Nesting the parser would recurse into, found with a linear scan: flow
+ * What the parser would choke on, found with one linear scan: too many
+ * entries (lines and commas; parsing costs time per entry), deep flow
  * brackets (quotes are ignored, which only over-counts unbalanced brackets in
- * strings) and block indentation. yaml's composer recurses per level, and very
- * deep input exhausts the stack or worse, so it must not get that far.
+ * strings) and deep block indentation. yaml's composer recurses per level,
+ * and very deep input exhausts the stack or worse, so it must not get there.
  */
 function prescan(text: string, file: string): FileProblem | undefined {
   let depth = 0;
+  let separators = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (c === 0x5b || c === 0x7b) {
+    if (c === 0x0a || c === 0x2c) {
+      if (++separators > LIMITS.maxSeparators) {
+        return problem(file, lineColAt(text, i), '', `too many lines and list entries (more than ${LIMITS.maxSeparators})`);
+      }
+    } else if (c === 0x5b || c === 0x7b) {
       if (++depth > LIMITS.maxDepth) return problem(file, lineColAt(text, i), '', `nesting deeper than ${LIMITS.maxDepth} levels`);
     } else if ((c === 0x5d || c === 0x7d) && depth > 0) depth--;
   }

@@ -8,6 +8,7 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { loadAccessFile, parseAccessFile } from '../../src/access-file/load.ts';
 import { credentialTraitOf } from '../../src/access-file/lookup.ts';
+import * as yamlSource from '../../src/access-file/yaml-source.ts';
 import { AccessFileError } from '../../src/errors.ts';
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../fixtures/access-files/valid/${name}`, import.meta.url));
@@ -148,6 +149,14 @@ describe('the typed model', () => {
     assert.deepEqual(file.steps[1]!.approvers.users, ['alice', 'bob.smith', 'carol_c']);
   });
 
+  it('resolves an alias to the closest anchor before it, as YAML does', () => {
+    const { readYaml } = yamlSource;
+    const result = readYaml('a: &x one\nb: *x\nc: &x two\nd: *x\ne: [&y {k: 1}, *y]\n', 'anchors.yaml');
+    assert.ok(result.ok);
+    assert.deepEqual(result.source.value, { a: 'one', b: 'one', c: 'two', d: 'two', e: [{ k: 1 }, { k: 1 }] });
+    assert.deepEqual(result.source.positions.get('/d'), { line: 4, col: 4 });
+  });
+
   it('is frozen, so no step can change what was validated', async () => {
     const file = await loadAccessFile(fixture('design-example.yaml'));
     assert.throws(() => {
@@ -231,7 +240,7 @@ describe('hostile input', () => {
       lines.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9).fill(`*${prev}`).join(',')}]`);
     }
     const { result, ms } = timed(() => onlyProblem(() => parseAccessFile(`${lines.join('\n')}\n`, 'lol.yaml')));
-    assert.ok(ms < 500, `took ${ms} ms`);
+    assert.ok(ms < 1000, `took ${ms} ms`);
     assert.deepEqual(result, { code: 'ERR_METADATA_INVALID', line: 3, col: 8, message: 'more than 100 alias uses' });
   });
 
@@ -239,8 +248,32 @@ describe('hostile input', () => {
     const big = `[${Array(5000).fill('1').join(',')}]`;
     const text = `big: &big ${big}\ncopies: [*big, *big, *big, *big, *big]\n`;
     const { result, ms } = timed(() => onlyProblem(() => parseAccessFile(text, 'wide.yaml')));
-    assert.ok(ms < 500, `took ${ms} ms`);
+    assert.ok(ms < 1000, `took ${ms} ms`);
     assert.equal(result.message, 'more than 20000 nodes (after expanding aliases)');
+  });
+
+  it('refuses a file with too many entries before parsing', () => {
+    const { result, ms } = timed(() => onlyProblem(() => parseAccessFile(`[${Array(100_000).fill('1').join(',')}]`, 'flat.yaml')));
+    assert.ok(ms < 250, `took ${ms} ms`);
+    assert.deepEqual(result, { code: 'ERR_METADATA_INVALID', line: 1, col: 40_003, message: 'too many lines and list entries (more than 20000)' });
+  });
+
+  it('finds duplicate keys in linear time, every one of them', () => {
+    const keys = Array.from({ length: 15_000 }, (_, i) => `k${i}: 1`);
+    keys.push('k7: 2', 'k9: 2');
+    const { result, ms } = timed(() => {
+      try {
+        parseAccessFile(keys.join('\n'), 'keys.yaml');
+      } catch (error) {
+        return error as AccessFileError;
+      }
+      assert.fail('expected an AccessFileError');
+    });
+    assert.ok(ms < 1000, `took ${ms} ms`);
+    assert.deepEqual(
+      result.problems.map((p) => `${p.line}:${p.col} ${p.message}`),
+      ['15001:1 duplicate key k7', '15002:1 duplicate key k9'],
+    );
   });
 
   it('refuses deep flow nesting before parsing', () => {

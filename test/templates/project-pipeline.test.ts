@@ -3,7 +3,8 @@
  * at $CI_COMMIT_SHA, and the release jobs only on semantic version tags.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
@@ -80,6 +81,12 @@ describe("the project's own pipeline", () => {
     assert.deepEqual(jobs.sort(), [...BRANCH_JOBS, 'release:version', 'release:image', 'release'].sort());
     const withNpm = (await listJobs({ CI_COMMIT_TAG: '1.2.3', NPM_TOKEN: 'x' })).map((j) => j.name);
     assert.deepEqual(withNpm.sort(), [...BRANCH_JOBS, 'release:version', 'release:image', 'release:npm', 'release'].sort());
+  });
+
+  const bundle = join(REPO_ROOT, 'dist', 'oam-grant.mjs');
+  it('gives the self-test an access file that validates', { skip: !existsSync(bundle) && 'dist/oam-grant.mjs not built' }, () => {
+    const result = spawnSync(process.execPath, [bundle, 'validate', '--file', join(REPO_ROOT, SELF_TEST_FILE)], { encoding: 'utf8', env: { PATH: process.env.PATH } });
+    assert.equal(result.status, 0, result.stderr);
   });
 
   it('releases nothing on a tag that is not a plain semantic version', async () => {
