@@ -1,36 +1,74 @@
 #!/usr/bin/env node
 // Builds dist/oam-grant.mjs: one ESM file that runs with plain `node` (>= 20)
-// and needs no node_modules.
-import { readFileSync, statSync, existsSync } from 'node:fs';
+// and needs no node_modules. The AWS SDK and gitbeaker are built as CommonJS
+// chunks and embedded as source text, compiled only by the commands that use
+// them (src/lib/lazy-module.ts explains why).
+import { readFileSync, statSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { build } from 'esbuild';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 
 // The access file validator is compiled from the JSON Schema ahead of time (no ajv compile at run time).
-if (existsSync(new URL('./generate-validator.mjs', import.meta.url))) {
-  const generated = spawnSync(process.execPath, [new URL('./generate-validator.mjs', import.meta.url).pathname], { stdio: 'inherit' });
-  if (generated.status !== 0) process.exit(generated.status ?? 1);
+const generated = spawnSync(process.execPath, [new URL('./generate-validator.mjs', import.meta.url).pathname], { stdio: 'inherit' });
+if (generated.status !== 0) process.exit(generated.status ?? 1);
+
+const common = { bundle: true, platform: 'node', target: 'node20', minify: true, legalComments: 'none', logLevel: 'warning' };
+
+/**
+ * AssumeRoleWithWebIdentity is an unsigned call, so the SDK's default credential
+ * chain (SSO, INI files, IMDS, nested STS/SSO clients: ~130 KB, ~10 ms to load)
+ * is never used. A stub takes its place; should the SDK ever ask it for
+ * credentials, it fails loudly instead of looking for any.
+ */
+const withoutCredentialChain = {
+  name: 'without-aws-credential-chain',
+  setup(b) {
+    b.onResolve({ filter: /^@aws-sdk\/credential-provider-node$/ }, () => ({ path: 'credential-provider-node', namespace: 'oam-stub' }));
+    b.onLoad({ filter: /.*/, namespace: 'oam-stub' }, () => ({
+      contents: 'export const defaultProvider = () => async () => { throw new Error("oam-grant: the AWS credential chain is not bundled; AssumeRoleWithWebIdentity needs no credentials"); };',
+      loader: 'js',
+    }));
+  },
+};
+
+const CHUNKS = {
+  'aws-sts': { entry: 'src/lazy/aws-sts.ts', plugins: [withoutCredentialChain] },
+  gitbeaker: { entry: 'src/lazy/gitbeaker.ts', plugins: [] },
+};
+const chunkSources = {};
+for (const [name, { entry, plugins }] of Object.entries(CHUNKS)) {
+  // The packages' ES module builds tree-shake far better than their CommonJS ones (AWS SDK: 448 KB -> 307 KB).
+  const result = await build({ ...common, entryPoints: [entry], format: 'cjs', mainFields: ['module', 'main'], plugins, write: false });
+  chunkSources[name] = result.outputFiles[0].text;
 }
+
+/** Swaps the empty LAZY_SOURCES for the chunks' text, and keeps the chunks' own code out of the main file. */
+const embedChunks = {
+  name: 'embed-lazy-chunks',
+  setup(b) {
+    b.onResolve({ filter: /lazy-sources\.ts$/ }, () => ({ path: 'lazy-sources', namespace: 'oam-lazy' }));
+    b.onLoad({ filter: /.*/, namespace: 'oam-lazy' }, () => ({ contents: `export const LAZY_SOURCES = ${JSON.stringify(chunkSources)};`, loader: 'js' }));
+    b.onResolve({ filter: /\/lazy\/(aws-sts|gitbeaker)\.ts$/ }, (args) => ({ path: args.path, namespace: 'oam-lazy-stub' }));
+    b.onLoad({ filter: /.*/, namespace: 'oam-lazy-stub' }, () => ({ contents: 'export {};', loader: 'js' }));
+  },
+};
 
 const outfile = 'dist/oam-grant.mjs';
 const result = await build({
+  ...common,
   entryPoints: ['src/bin.ts'],
   outfile,
-  bundle: true,
-  platform: 'node',
   format: 'esm',
-  target: 'node20',
-  minify: true,
-  legalComments: 'none',
   metafile: true,
   define: { OAM_GRANT_VERSION: JSON.stringify(version) },
+  plugins: [embedChunks],
   // Some CommonJS dependencies call require() on Node built-ins; give the ESM bundle one.
   banner: { js: "#!/usr/bin/env node\nimport{createRequire as __oamRequire}from'node:module';const require=__oamRequire(import.meta.url);" },
-  logLevel: 'warning',
 });
 if (process.argv.includes('--analyze')) {
   const { analyzeMetafile } = await import('esbuild');
   console.log(await analyzeMetafile(result.metafile));
 }
-console.log(`built ${outfile} (${statSync(outfile).size} bytes, version ${version})`);
+const sizes = Object.entries(chunkSources).map(([name, text]) => `${name} ${text.length} bytes`).join(', ');
+console.log(`built ${outfile} (${statSync(outfile).size} bytes, version ${version}; lazy chunks: ${sizes})`);

@@ -5,6 +5,7 @@
  * uses @gitbeaker/rest, imported only on the first call: it is ~250 KB and
  * most jobs (no API token, nothing to post) never need it.
  */
+import { loadGitbeaker } from './lazy-module.ts';
 import type { Env } from '../context.ts';
 import { OamError } from '../errors.ts';
 import { parseSafeUrl } from './http.ts';
@@ -162,7 +163,7 @@ export function createGitlabApi(options: GitlabApiOptions): GitlabApi {
   const host = hostFromApiUrl(options.apiUrl);
   let client: Promise<GitbeakerClient> | undefined;
   const load = (): Promise<GitbeakerClient> => {
-    client ??= import('@gitbeaker/rest').then(
+    client ??= loadGitbeaker().then(
       ({ Gitlab }) =>
         new Gitlab({ host, token: options.token, queryTimeout: options.timeoutMs ?? 15_000 }) as unknown as GitbeakerClient,
     );

@@ -7,6 +7,7 @@ import type { AssumeRoleWithWebIdentityCommandOutput } from '@aws-sdk/client-sts
 import type { AwsStsTrait } from '../access-file/model.ts';
 import { OamError } from '../errors.ts';
 import { parseSafeUrl } from '../lib/http.ts';
+import { loadAwsSts } from '../lib/lazy-module.ts';
 import { isTransientNetworkError, withRetry } from '../lib/retry.ts';
 import type { CredentialProvider, ExchangeInput, IssuedCredentials } from './types.ts';
 
@@ -94,7 +95,7 @@ export const awsStsProvider: CredentialProvider<AwsStsTrait> = {
     // not something a pipeline can act on, so it stays out of the job log.
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     // Loaded here so that validate, plan and trust-policy never pay for the SDK.
-    const { STSClient, AssumeRoleWithWebIdentityCommand } = await import('@aws-sdk/client-sts');
+    const { STSClient, AssumeRoleWithWebIdentityCommand } = await loadAwsSts();
     const client = new STSClient({
       region,
       ...(endpoint ? { endpoint } : {}),
