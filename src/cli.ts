@@ -44,6 +44,9 @@ flags (each also an environment variable; the flag wins):
 exit codes: 0 done, 1 runtime failure, 2 usage or invalid access file, 3 denied
 `;
 
+/** The commands that verify a token and so need the issuer's keys. */
+const TOKEN_COMMANDS: ReadonlySet<string> = new Set(['plan', 'request', 'approve', 'grant', 'exec']);
+
 export interface CliIo {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
@@ -84,7 +87,19 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
     debug = options.debug;
     const ctx = readCiContext(env);
     const log = new Logger({ sink: { write: io.stderr }, gitlab: ctx.inGitlabJob, color: ctx.inGitlabJob || process.stderr.isTTY === true });
-    let verifier: TokenVerifier | undefined;
+    let verifier: IssuerTokenVerifier | undefined;
+    const getVerifier = (): TokenVerifier => {
+      verifier ??= new IssuerTokenVerifier({ issuer: requireIssuer(options.issuer), get: httpGet });
+      return verifier;
+    };
+    // Every job pays for these round trips: start them now, so they overlap with reading the access file.
+    if (TOKEN_COMMANDS.has(options.command) && options.issuer) {
+      try {
+        (getVerifier() as IssuerTokenVerifier).prefetch();
+      } catch {
+        // A bad issuer URL is reported by the command itself, with its context.
+      }
+    }
     return await runCommand(options.command, {
       options,
       env,
@@ -93,10 +108,7 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
       out: io.stdout,
       now: () => new Date(),
       get: httpGet,
-      verifier: () => {
-        verifier ??= new IssuerTokenVerifier({ issuer: requireIssuer(options.issuer), get: httpGet });
-        return verifier;
-      },
+      verifier: getVerifier,
     });
   } catch (error) {
     if (isOamError(error)) {

@@ -55,6 +55,15 @@ export class IssuerTokenVerifier implements TokenVerifier {
     return this.#issuer;
   }
 
+  /**
+   * Starts discovery and the JWKS fetch without waiting, so the network round
+   * trips overlap with reading the access file. A failure surfaces at `verify`.
+   */
+  prefetch(): void {
+    this.#keys ??= this.#loadKeys();
+    this.#keys.catch(() => undefined);
+  }
+
   #loadKeys(): Promise<JWTVerifyGetKey> {
     this.#discovery ??= discoverIssuer(this.#issuer, this.#get, this.#sleep ? { sleep: this.#sleep } : {});
     const keys = this.#discovery.then(async (discovery) => createLocalJWKSet((await discovery.fetchKeys()) as Parameters<typeof createLocalJWKSet>[0]));
