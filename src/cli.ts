@@ -2,11 +2,11 @@
  * argv + env -> options -> a command. The only place that prints errors and
  * sets the exit code.
  */
-import { readCiContext } from './context.ts';
+import { assertApiOnIssuerHost, readCiContext } from './context.ts';
 import { isOamError, OamError } from './errors.ts';
 import { httpGet } from './lib/http.ts';
-import { Logger } from './lib/log.ts';
-import { redact } from './lib/redact.ts';
+import { Logger, sanitizeLine } from './lib/log.ts';
+import { redact, registerSecret } from './lib/redact.ts';
 import { COMMANDS, parseOptions } from './options.ts';
 import { runCommand } from './run.ts';
 import { IssuerTokenVerifier } from './token/verify.ts';
@@ -53,8 +53,8 @@ export interface CliIo {
 }
 
 const defaultIo: CliIo = {
-  stdout: (text) => process.stdout.write(redact(text)),
-  stderr: (text) => process.stderr.write(redact(text)),
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
 };
 
 function describeCause(error: unknown, depth = 0): string {
@@ -64,13 +64,16 @@ function describeCause(error: unknown, depth = 0): string {
 }
 
 export function formatError(error: OamError, debug: boolean): string {
-  let text = `error[${error.code}]: ${error.message}\n`;
-  if (error.hint) text += `hint: ${error.hint}\n`;
+  // One line each: a message quoting user input must not be able to fake further lines.
+  let text = `error[${error.code}]: ${sanitizeLine(error.message)}\n`;
+  if (error.hint) text += `hint: ${sanitizeLine(error.hint)}\n`;
   if (debug) text += describeCause(error.cause);
   return redact(text);
 }
 
-export async function main(argv: readonly string[], env: Readonly<Record<string, string | undefined>>, io: CliIo = defaultIo): Promise<number> {
+export async function main(argv: readonly string[], env: Readonly<Record<string, string | undefined>>, rawIo: CliIo = defaultIo): Promise<number> {
+  // Everything printed passes the redactor, whichever stream and whoever writes it.
+  const io: CliIo = { stdout: (text) => rawIo.stdout(redact(text)), stderr: (text) => rawIo.stderr(redact(text)) };
   let debug = env.OAM_DEBUG === 'true';
   try {
     const parsed = parseOptions(argv, env);
@@ -85,7 +88,13 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
     }
     const { options } = parsed;
     debug = options.debug;
+    // Whatever a foreign error message might echo, these never reach the output.
+    for (const name of [options.tokenVar, options.evidenceTokenVar, 'OAM_GITLAB_TOKEN', 'CI_JOB_TOKEN']) {
+      const value = env[name];
+      if (value) registerSecret(value);
+    }
     const ctx = readCiContext(env);
+    if (env.OAM_GITLAB_TOKEN) assertApiOnIssuerHost(ctx, options.issuer);
     const log = new Logger({ sink: { write: io.stderr }, gitlab: ctx.inGitlabJob, color: ctx.inGitlabJob || process.stderr.isTTY === true });
     let verifier: IssuerTokenVerifier | undefined;
     const getVerifier = (): TokenVerifier => {
@@ -95,7 +104,8 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
     // Every job pays for these round trips: start them now, so they overlap with reading the access file.
     if (TOKEN_COMMANDS.has(options.command) && options.issuer) {
       try {
-        (getVerifier() as IssuerTokenVerifier).prefetch();
+        getVerifier();
+        verifier?.prefetch();
       } catch {
         // A bad issuer URL is reported by the command itself, with its context.
       }

@@ -6,7 +6,9 @@
  */
 import { resolve } from 'node:path';
 import { assertAllowed, evaluatePolicies, type Decision } from '../policy/evaluate.ts';
-import { prefixVariables, renderDotenv, writeFileAtomic } from '../export/dotenv.ts';
+import { checkDotenvTarget, prefixVariables, renderDotenv, writeFileAtomic } from '../export/dotenv.ts';
+import { OamError } from '../errors.ts';
+import { registerSecret } from '../lib/redact.ts';
 import { runWithCredentials } from '../export/exec-env.ts';
 import { sessionNameFor } from '../providers/session-name.ts';
 import type { IssuedCredentials } from '../providers/types.ts';
@@ -51,6 +53,7 @@ export async function obtainGrant(deps: Deps): Promise<GrantResult> {
     await reportGrantDenied(deps, target, token, error);
     throw error;
   }
+  assertAuditPostable(deps, target);
   const started = deps.now().getTime();
   const credentials = await log.section('exchange', async () => {
     const issued = await target.provider.exchange({
@@ -61,6 +64,7 @@ export async function obtainGrant(deps: Deps): Promise<GrantResult> {
       log,
       ...(deps.sleep ? { sleep: deps.sleep } : {}),
     });
+    for (const secret of issued.secrets) registerSecret(secret);
     log.info(`assumed ${issued.identity} for ${describeDuration(target.trait.durationSeconds)}, until ${issued.expiresAt.toISOString()}`);
     return issued;
   });
@@ -75,9 +79,23 @@ export async function obtainGrant(deps: Deps): Promise<GrantResult> {
   return { target, token, decision, credentials, variables };
 }
 
+/**
+ * A required audit note needs an API token: without one the grant would
+ * exchange and then fail, so it fails before credentials exist.
+ */
+function assertAuditPostable(deps: Deps, target: Target): void {
+  const required = target.component.traits.some((t) => t.type === 'mr-audit' && t.required);
+  if (required && !deps.env.OAM_GITLAB_TOKEN) {
+    throw new OamError('ERR_REPORT_FAILED', `mr-audit is required for ${target.component.name}, but OAM_GITLAB_TOKEN is not set`, {
+      hint: 'give the grant job an API token (scope api) in OAM_GITLAB_TOKEN, or set mr-audit required: false',
+    });
+  }
+}
+
 export async function runGrant(deps: Deps): Promise<number> {
-  const result = await obtainGrant(deps);
   const path = resolve(deps.options.dotenv);
+  await checkDotenvTarget(path);
+  const result = await obtainGrant(deps);
   await deps.log.section('export', () => writeFileAtomic(path, renderDotenv(result.variables, deps.options.dotenv)));
   deps.log.success(
     `granted ${result.target.component.name}: ${result.credentials.identity} until ${result.credentials.expiresAt.toISOString()}; ` +

@@ -8,7 +8,8 @@ import type { AccessFile, Component, CredentialTrait } from '../access-file/mode
 import { providerFor } from '../providers/index.ts';
 import type { CredentialProvider } from '../providers/types.ts';
 import { readTokenVariable } from '../token/verify.ts';
-import type { VerifiedToken } from '../token/types.ts';
+import { EVIDENCE_AUDIENCE, type VerifiedToken } from '../token/types.ts';
+import { OamError } from '../errors.ts';
 import type { Deps } from './deps.ts';
 
 export interface Target {
@@ -28,7 +29,14 @@ export async function loadTarget(deps: Deps): Promise<Target> {
     const trait = credentialTraitOf(component);
     const provider = providerFor(trait);
     log.info(`${file.path}: component ${component.name}, ${trait.type} role ${trait.roleArn}`);
-    return { file, component, trait, provider, audience: options.audience ?? provider.defaultAudience };
+    const audience = options.audience ?? provider.defaultAudience;
+    if (audience === EVIDENCE_AUDIENCE) {
+      // Evidence tokens sit in artifacts that developers can download: they must never open a cloud.
+      throw new OamError('ERR_USAGE', `--audience ${EVIDENCE_AUDIENCE} is reserved for evidence tokens`, {
+        hint: `use the cloud's audience (${provider.defaultAudience} for ${trait.type})`,
+      });
+    }
+    return { file, component, trait, provider, audience };
   });
 }
 

@@ -53,7 +53,12 @@ export function buildTrustPolicy(file: AccessFile, component: Component, trait: 
   const refTypes = intersect(policies.map((p) => p.refTypes)) ?? ['branch', 'tag'];
   const refLists = policies.map((p) => p.refs).filter((r): r is readonly string[] => r !== undefined);
   if (refLists.length > 1) notes.push('several policies list refs; the trust policy allows the refs of the first, oam-grant checks all of them');
-  const refs = refLists[0] ?? ['*'];
+  const refs = refLists[0];
+  if (!refs) {
+    throw new OamError('ERR_USAGE', `no refs condition applies to ${component.name}: the trust policy would admit every branch and tag of the project`, {
+      hint: 'add refs (e.g. ["main", "release/*"]) to a gitlab-conditions policy for this component; the trust policy is the wall that holds when a job script is changed',
+    });
+  }
   const subjects: string[] = [];
   for (const project of projects) {
     for (const refType of refTypes) {
@@ -63,7 +68,7 @@ export function buildTrustPolicy(file: AccessFile, component: Component, trait: 
   if (refs.some((r) => r.includes('*') && !r.includes('**'))) {
     notes.push("IAM's `*` also matches '/', so `release/*` admits `release/a/b` at the trust policy; oam-grant still enforces the narrower glob");
   }
-  if (refs.length === 1 && refs[0] === '*') notes.push('no refs condition: any branch or tag of the project may assume the role; pin protected refs here');
+  if (refs.includes('**')) notes.push('refs includes "**": any branch or tag of the project may assume the role; pin protected refs here');
   if (policies.some((p) => p.refProtected !== undefined)) {
     notes.push('ref_protected cannot be expressed with the default sub claim; keep refs to protected branches and tags, or add ref_protected to the sub claim (projects API ci_id_token_sub_claim_components)');
   }

@@ -1,5 +1,6 @@
 import { loadAccessFile } from '../access-file/load.ts';
 import { AccessFileError } from '../errors.ts';
+import { sanitizeLine } from '../lib/log.ts';
 import type { Deps } from './deps.ts';
 
 /** Prints every problem as `FILE:LINE:COL error[CODE]: message` (one per line, on stdout) and exits 2 if any. */
@@ -13,7 +14,7 @@ export async function runValidate(deps: Deps): Promise<number> {
     return 0;
   } catch (error) {
     if (!(error instanceof AccessFileError)) throw error;
-    for (const p of error.problems) deps.out(`${p.file}:${p.line}:${p.col} error[${error.code}]: ${p.message}\n`);
+    for (const p of error.problems) deps.out(`${sanitizeLine(p.file)}:${p.line}:${p.col} error[${error.code}]: ${sanitizeLine(p.message)}\n`);
     deps.log.line(`${error.problems.length} problem${error.problems.length === 1 ? '' : 's'} in ${deps.options.file}`);
     return 2;
   }

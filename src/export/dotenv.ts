@@ -5,7 +5,7 @@
  * and only after every other step succeeded.
  */
 import { constants } from 'node:fs';
-import { lstat, open, rename, unlink } from 'node:fs/promises';
+import { access, lstat, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { OamError } from '../errors.ts';
@@ -49,6 +49,21 @@ export function renderDotenv(variables: readonly (readonly [string, string])[], 
     throw exportError(`${file}: ${size} bytes exceed GitLab's dotenv limit of ${DOTENV_MAX_BYTES}`, 'shorten exportPrefix or split the grant');
   }
   return text;
+}
+
+/**
+ * Checked before the exchange, so a dotenv path that cannot be written is found
+ * before credentials exist and before the note announces them.
+ */
+export async function checkDotenvTarget(path: string): Promise<void> {
+  const existing = await lstat(path).catch(() => undefined);
+  if (existing?.isSymbolicLink()) throw exportError(`${path} is a symbolic link; refusing to write credentials through it`, 'remove the link or choose another --dotenv path');
+  if (existing && !existing.isFile()) throw exportError(`${path} exists and is not a regular file`, 'choose another --dotenv path');
+  try {
+    await access(dirname(path), constants.W_OK);
+  } catch (error) {
+    throw exportError(`${dirname(path)}: cannot write there (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'check the path given with --dotenv');
+  }
 }
 
 /**

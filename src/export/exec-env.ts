@@ -18,8 +18,8 @@ export async function runWithCredentials(
   if (!program) throw new OamError('ERR_USAGE', 'exec needs a command after --', { hint: 'oam-grant exec --component C -- npx jest' });
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(baseEnv)) if (value !== undefined) env[key] = value;
-  // The child gets cloud credentials, not the ID tokens that minted them.
-  for (const name of tokenVariables) delete env[name];
+  // The child gets cloud credentials, not the tokens that minted them or that reach the GitLab API.
+  for (const name of [...tokenVariables, 'OAM_GITLAB_TOKEN', 'CI_JOB_TOKEN']) delete env[name];
   for (const [key, value] of variables) env[key] = value;
   const child = spawn(program, args, { stdio: 'inherit', env });
   const forward = (signal: NodeJS.Signals) => child.kill(signal);

@@ -26,6 +26,11 @@ export function sanitizeForLog(text: string): string {
   return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, '?');
 }
 
+/** For one-line fields (error messages, validate's problems): line breaks and tabs become spaces too. */
+export function sanitizeLine(text: string): string {
+  return sanitizeForLog(text).replace(/[\n\t]/g, ' ');
+}
+
 export class Logger {
   readonly #sink: LogSink;
   readonly #gitlab: boolean;

@@ -87,10 +87,18 @@ function result(name: string, type: PolicyResult['type'], pointer: string, check
   return { name, type, pointer, checks, ok: checks.every((c) => c.ok) };
 }
 
-export function evaluatePolicies(file: AccessFile, component: Component, trait: AwsStsTrait, claims: GitlabClaims): Decision {
+export interface EvaluateOptions {
+  /**
+   * The component's own `environment` binds the grant job (design.md); the
+   * request and approve jobs may run in another environment. Default true.
+   */
+  readonly checkComponentEnvironment?: boolean;
+}
+
+export function evaluatePolicies(file: AccessFile, component: Component, trait: AwsStsTrait, claims: GitlabClaims, options: EvaluateOptions = {}): Decision {
   const results: PolicyResult[] = [];
   const skipped: string[] = [];
-  if (component.environment !== undefined) {
+  if (component.environment !== undefined && options.checkComponentEnvironment !== false) {
     results.push(
       result(`component ${component.name}`, 'gitlab-job', component.pointer, [
         { field: 'environment', claim: 'environment', expected: JSON.stringify(component.environment), actual: claims.environment, ok: claims.environment === component.environment },

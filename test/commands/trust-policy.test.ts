@@ -32,20 +32,29 @@ describe('buildTrustPolicy', () => {
     assert.ok(notes.some((n) => /ref_protected cannot be expressed/.test(n)));
   });
 
-  it('falls back to CI_PROJECT_PATH and warns when no refs are pinned', () => {
-    const { policy, notes } = buildTrustPolicy(accessFile(), component(), awsTrait(), 'https://gitlab.com', 'sts.amazonaws.com', 'acme/payments');
+  it('falls back to CI_PROJECT_PATH for the project', () => {
+    const file = accessFile({ policies: [conditions({ refs: ['main'] })] });
+    const { policy } = buildTrustPolicy(file, component(), awsTrait(), 'https://gitlab.com', 'sts.amazonaws.com', 'acme/payments');
     const statement = (policy.Statement as Record<string, Record<string, Record<string, unknown>>>[])[0]!;
-    assert.deepEqual(statement.Condition!.StringLike, { 'gitlab.com:sub': ['project_path:acme/payments:ref_type:branch:ref:*', 'project_path:acme/payments:ref_type:tag:ref:*'] });
-    assert.ok(notes.some((n) => /any branch or tag/.test(n)));
+    assert.deepEqual(statement.Condition!.StringLike, { 'gitlab.com:sub': ['project_path:acme/payments:ref_type:branch:ref:main', 'project_path:acme/payments:ref_type:tag:ref:main'] });
+  });
+
+  it('refuses to print a policy that admits every ref', () => {
+    assert.throws(
+      () => buildTrustPolicy(accessFile({ policies: [conditions({ refProtected: true })] }), component(), awsTrait(), 'https://gitlab.com', 'sts.amazonaws.com', 'acme/payments'),
+      (e: unknown) => e instanceof OamError && e.code === 'ERR_USAGE' && /would admit every branch and tag/.test(e.message) && /add refs/.test(e.hint ?? ''),
+    );
   });
 
   it('keeps the partition and a self-managed issuer path', () => {
-    const { policy } = buildTrustPolicy(accessFile(), component(), awsTrait({ roleArn: 'arn:aws-us-gov:iam::123456789012:role/x' }), 'https://example.com/gitlab/', 'sts.amazonaws.com', 'a/b');
+    const file = accessFile({ policies: [conditions({ refs: ['main'] })] });
+    const { policy } = buildTrustPolicy(file, component(), awsTrait({ roleArn: 'arn:aws-us-gov:iam::123456789012:role/x' }), 'https://example.com/gitlab/', 'sts.amazonaws.com', 'a/b');
     const statement = (policy.Statement as Record<string, Record<string, unknown>>[])[0]!;
     assert.deepEqual(statement.Principal, { Federated: 'arn:aws-us-gov:iam::123456789012:oidc-provider/example.com/gitlab' });
   });
 
   it('needs a project path', () => {
-    assert.throws(() => buildTrustPolicy(accessFile(), component(), awsTrait(), 'https://gitlab.com', 'sts.amazonaws.com', undefined), (e: unknown) => e instanceof OamError && e.code === 'ERR_USAGE');
+    const file = accessFile({ policies: [conditions({ refs: ['main'] })] });
+    assert.throws(() => buildTrustPolicy(file, component(), awsTrait(), 'https://gitlab.com', 'sts.amazonaws.com', undefined), (e: unknown) => e instanceof OamError && e.code === 'ERR_USAGE' && /no project path/.test(e.message));
   });
 });

@@ -33,6 +33,13 @@ spec:
           properties:
             roleArn: arn:aws:iam::123456789012:role/ci-deploy
             exportPrefix: PROD_
+    - name: audited
+      type: gitlab-job
+      traits:
+        - type: aws-sts
+          properties: {roleArn: "arn:aws:iam::123456789012:role/ci-deploy"}
+        - type: mr-audit
+          properties: {required: true}
   policies:
     - name: protected-main
       type: gitlab-conditions
@@ -72,7 +79,7 @@ describe('grant through the bundle', () => {
     ...extra,
   });
 
-  it('grants on protected main: dotenv by GitLab rules, 0600, usable by the AWS CLI', async () => {
+  it('grants on protected main: dotenv by GitLab rules, 0600, usable by the AWS CLI', async (t) => {
     const token = await world.issuer.mint(MAIN);
     const result = await runCli(['grant', '--component', 'deploy-prod'], { cwd: dir, env: env(token) });
     assert.equal(result.status, 0, result.stderr);
@@ -89,7 +96,10 @@ describe('grant through the bundle', () => {
     assert.equal(vars.OAM_GRANT_EXPIRES_AT, issued.expiration.toISOString());
     assert.equal(issued.subject, 'project_path:acme/payments:ref_type:branch:ref:main');
 
-    if (!existsSync('/usr/bin/aws')) return;
+    if (!existsSync('/usr/bin/aws')) {
+      t.skip('/usr/bin/aws is missing (apt-get install awscli): the AWS CLI consumer check did not run');
+      return;
+    }
     const aws = await runProgram('/usr/bin/aws', ['sts', 'get-caller-identity', '--endpoint-url', world.sts.url, '--output', 'json'], {
       cwd: dir,
       env: { HOME: dir, AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null', AWS_EC2_METADATA_DISABLED: 'true', ...vars },
@@ -163,20 +173,41 @@ describe('grant through the bundle', () => {
     assert.equal(world.sts.calls.length - before, 1, 'a permanent refusal is not retried');
   });
 
-  it('refuses to write the dotenv file through a symlink', async () => {
+  it('refuses a dotenv path that is a symlink before anything is exchanged', async () => {
     writeFileSync(join(dir, 'victim'), 'keep');
     symlinkSync(join(dir, 'victim'), join(dir, 'link.env'));
+    const before = world.sts.calls.length;
     const result = await runCli(['grant', '--component', 'deploy-prod', '--dotenv', 'link.env'], { cwd: dir, env: env(await world.issuer.mint(MAIN)) });
     assert.equal(result.status, 1);
     assert.match(result.stderr, /error\[ERR_EXPORT_FAILED\]: .*link\.env is a symbolic link/);
     assert.equal(readFileSync(join(dir, 'victim'), 'utf8'), 'keep');
+    assert.equal(world.sts.calls.length, before);
+  });
+
+  it('refuses the evidence audience as an exchange audience', async () => {
+    const token = await world.issuer.mint(MAIN, { aud: 'oam-grant' });
+    const result = await runCli(['grant', '--component', 'deploy-prod', '--audience', 'oam-grant', '--dotenv', 'aud.env'], { cwd: dir, env: env(token) });
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /error\[ERR_USAGE\]: --audience oam-grant is reserved for evidence tokens/);
+  });
+
+  it('fails before the exchange when a required audit note cannot be posted (no API token)', async () => {
+    const before = world.sts.calls.length;
+    const result = await runCli(['grant', '--component', 'audited', '--dotenv', 'audited.env'], { cwd: dir, env: env(await world.issuer.mint(MAIN)) });
+    assert.equal(result.status, 1);
+    assert.match(result.stderr, /error\[ERR_REPORT_FAILED\]: mr-audit is required for audited, but OAM_GITLAB_TOKEN is not set/);
+    assert.equal(world.sts.calls.length, before);
+    assert.equal(existsSync(join(dir, 'audited.env')), false);
   });
 
   it('exec runs the command with the credentials in its environment only and passes its status on', async () => {
-    const script = 'const e=process.env; process.stdout.write([!!e.AWS_SECRET_ACCESS_KEY, e.AWS_REGION, "OAM_ID_TOKEN" in e].join(",")); process.exit(7)';
-    const result = await runCli(['exec', '--component', 'deploy-prod', '--dotenv', 'exec.env', '--', process.execPath, '-e', script], { cwd: dir, env: env(await world.issuer.mint(MAIN)) });
+    const script = 'const e=process.env; process.stdout.write([!!e.AWS_SECRET_ACCESS_KEY, e.AWS_REGION, "OAM_ID_TOKEN" in e, "OAM_GITLAB_TOKEN" in e, "CI_JOB_TOKEN" in e].join(",")); process.exit(7)';
+    const result = await runCli(['exec', '--component', 'deploy-prod', '--dotenv', 'exec.env', '--', process.execPath, '-e', script], {
+      cwd: dir,
+      env: env(await world.issuer.mint(MAIN), { OAM_GITLAB_TOKEN: 'glpat-exec-test-0001', CI_JOB_TOKEN: 'job-token-0001', CI_API_V4_URL: `${world.gitlab.url}/api/v4` }),
+    });
     assert.equal(result.status, 7, result.stderr);
-    assert.equal(result.stdout, 'true,eu-west-1,false');
+    assert.equal(result.stdout, 'true,eu-west-1,false,false,false');
     assert.equal(existsSync(join(dir, 'exec.env')), false, 'exec writes no dotenv');
   });
 

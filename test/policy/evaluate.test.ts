@@ -52,6 +52,13 @@ describe('evaluatePolicies', () => {
     assert.equal(evaluatePolicies(accessFile(), c, awsTrait(), toGitlabClaims({ environment: 'staging' })).allowed, false);
   });
 
+  it('can leave the component environment to the grant job (request and approve run elsewhere)', () => {
+    const c = component('deploy-prod', { environment: 'production' });
+    const claims = toGitlabClaims({ environment: 'oam-grant' });
+    assert.equal(evaluatePolicies(accessFile(), c, awsTrait(), claims, { checkComponentEnvironment: false }).allowed, true);
+    assert.equal(evaluatePolicies(accessFile(), c, awsTrait(), claims).allowed, false);
+  });
+
   it('applies credential-limits to the requested duration', () => {
     const caps: Policy = { type: 'credential-limits', name: 'caps', pointer: '/spec/policies/0', maxDurationSeconds: 3600 };
     assert.equal(evaluatePolicies(accessFile({ policies: [caps] }), component(), awsTrait({ durationSeconds: 3600 }), protectedMain).allowed, true);
