@@ -32,14 +32,27 @@ const withoutCredentialChain = {
   },
 };
 
+/** In the core chunk, lazy-module is the loader's own instance, not a second copy. */
+const sharedLoader = {
+  name: 'shared-lazy-loader',
+  setup(b) {
+    b.onResolve({ filter: /(^|\/)lazy-module\.ts$/ }, () => ({ path: 'lazy-module', namespace: 'oam-shared' }));
+    b.onLoad({ filter: /.*/, namespace: 'oam-shared' }, () => ({
+      contents: "module.exports = globalThis[Symbol.for('oam-grant.lazy-module')];",
+      loader: 'js',
+    }));
+  },
+};
+
 const CHUNKS = {
+  core: { entry: 'src/lazy/core.ts', plugins: [sharedLoader], define: { OAM_GRANT_VERSION: JSON.stringify(version) } },
   'aws-sts': { entry: 'src/lazy/aws-sts.ts', plugins: [withoutCredentialChain] },
   gitbeaker: { entry: 'src/lazy/gitbeaker.ts', plugins: [] },
 };
 const chunkSources = {};
-for (const [name, { entry, plugins }] of Object.entries(CHUNKS)) {
+for (const [name, { entry, plugins, define = {} }] of Object.entries(CHUNKS)) {
   // The packages' ES module builds tree-shake far better than their CommonJS ones (AWS SDK: 448 KB -> 307 KB).
-  const result = await build({ ...common, entryPoints: [entry], format: 'cjs', mainFields: ['module', 'main'], plugins, write: false });
+  const result = await build({ ...common, entryPoints: [entry], format: 'cjs', mainFields: ['module', 'main'], plugins, define, write: false });
   // A script restored from a V8 code cache cannot import() on Node 20, so the chunks'
   // dynamic imports of Node built-ins (node:http, node:async_hooks) become require().
   chunkSources[name] = result.outputFiles[0].text.replace(/\bimport\("(node:[a-z_/]+)"\)/g, 'Promise.resolve(require("$1"))');
@@ -53,7 +66,7 @@ const embedChunks = {
   setup(b) {
     b.onResolve({ filter: /lazy-sources\.ts$/ }, () => ({ path: 'lazy-sources', namespace: 'oam-lazy' }));
     b.onLoad({ filter: /.*/, namespace: 'oam-lazy' }, () => ({ contents: `export const LAZY_SOURCES = ${JSON.stringify(chunkSources)};`, loader: 'js' }));
-    b.onResolve({ filter: /\/lazy\/(aws-sts|gitbeaker)\.ts$/ }, (args) => ({ path: args.path, namespace: 'oam-lazy-stub' }));
+    b.onResolve({ filter: /\/lazy\/(core|aws-sts|gitbeaker)\.ts$/ }, (args) => ({ path: args.path, namespace: 'oam-lazy-stub' }));
     b.onLoad({ filter: /.*/, namespace: 'oam-lazy-stub' }, () => ({ contents: 'export {};', loader: 'js' }));
   },
 };
@@ -66,7 +79,6 @@ const result = await build({
   outfile,
   format: 'esm',
   metafile: true,
-  define: { OAM_GRANT_VERSION: JSON.stringify(version) },
   plugins: [embedChunks],
   // Some CommonJS dependencies call require() on Node built-ins; give the ESM bundle one.
   banner: { js: "#!/usr/bin/env node\nimport{createRequire as __oamRequire}from'node:module';const require=__oamRequire(import.meta.url);" },

@@ -101,7 +101,31 @@ export function describeMatch(match: ApproverMatch): string {
   return match.via === 'user' ? 'listed in approvers.users' : `member of ${match.group}`;
 }
 
-/** The approver is named in `approvers.users` or is an active member of one of `approvers.groups`. */
+/** GitLab's Developer role: the least access an approver group member must have (Guests and Reporters do not approve). */
+export const MIN_APPROVER_ACCESS_LEVEL = 30;
+
+const ACCESS_LEVEL_NAMES: Readonly<Record<number, string>> = {
+  0: 'No access',
+  5: 'Minimal access',
+  10: 'Guest',
+  15: 'Planner',
+  20: 'Reporter',
+  30: 'Developer',
+  40: 'Maintainer',
+  50: 'Owner',
+};
+
+export function describeAccessLevel(level: number): string {
+  const name = ACCESS_LEVEL_NAMES[level];
+  return name ? `${name} (${level})` : `access level ${level}`;
+}
+
+/**
+ * The approver is named in `approvers.users`, or is an active direct member
+ * of one of `approvers.groups` with at least Developer access. Inherited
+ * memberships do not count: a member of `acme` is not thereby an approver for
+ * `acme/sre`.
+ */
 export async function checkEligibility(
   step: ApprovalStep,
   approver: GitlabClaims,
@@ -113,26 +137,39 @@ export async function checkEligibility(
   const listed = step.approvers.users.find((user) => user.toLowerCase() === login.toLowerCase());
   if (listed !== undefined) return { via: 'user', login };
   const problems: string[] = [];
+  let hint: string | undefined;
   for (const group of step.approvers.groups) {
     if (!approver.user_id) {
       problems.push(`cannot check ${group}: the token has no user_id claim`);
       continue;
     }
-    const member = await lookups.isActiveGroupMember(group, approver.user_id);
-    if (member.ok && member.value) return { via: 'group', group };
-    if (!member.ok) problems.push(`cannot check membership of ${group}: ${member.why}`);
+    const member = await lookups.groupMembership(group, approver.user_id);
+    if (!member.ok) {
+      problems.push(`cannot check membership of ${group}: ${member.why}`);
+      hint ??= member.hint;
+      continue;
+    }
+    const m = member.value;
+    if (m === undefined) continue;
+    if (m.state !== 'active') {
+      problems.push(`the membership of ${group} is not active (${m.state})`);
+    } else if (m.accessLevel < MIN_APPROVER_ACCESS_LEVEL) {
+      problems.push(`${describeAccessLevel(m.accessLevel)} of ${group}, below ${describeAccessLevel(MIN_APPROVER_ACCESS_LEVEL)}`);
+    } else {
+      return { via: 'group', group };
+    }
   }
   const users = step.approvers.users.length > 0 ? step.approvers.users.join(', ') : 'none';
-  const groups = step.approvers.groups.length > 0 ? step.approvers.groups.join(', ') : 'none';
+  const groups =
+    step.approvers.groups.length > 0
+      ? `${step.approvers.groups.join(', ')} (direct members, ${describeAccessLevel(MIN_APPROVER_ACCESS_LEVEL)} or higher)`
+      : 'none';
   const unchecked = problems.length > 0 ? `; ${problems.join('; ')}` : '';
   throw new OamError(
     'ERR_APPROVER_NOT_ALLOWED',
     `${source}: ${login} may not approve step ${step.name} (approvers.users: ${users}; approvers.groups: ${groups})${unchecked}`,
     {
-      hint:
-        problems.some((p) => p.includes('OAM_GITLAB_TOKEN'))
-          ? NO_API_HINT
-          : 'ask one of the listed approvers to run the approve job, or add the person to the step in a reviewed merge request',
+      hint: hint ?? 'ask one of the listed approvers to run the approve job, or add the person to the step (or directly to a listed group) in a reviewed merge request',
     },
   );
 }
@@ -170,14 +207,14 @@ export async function checkSeparation(
       if (same === undefined) throw selfError(source, `cannot tell whether ${who} is the requester: the tokens carry no user_id or user_login`, OTHER_PERSON_HINT);
       if (same) throw selfError(source, `${who} requested this access and may not approve it (forbid: requester)`, OTHER_PERSON_HINT);
     } else if (forbidden === 'mrAuthor') {
-      const author = await lookups.mergeRequestAuthor();
-      if (!author.ok) {
-        throw selfError(source, `cannot check that ${who} is not the merge request author: ${author.why}`, author.why.includes('OAM_GITLAB_TOKEN') ? NO_API_HINT : 'retry the job once the GitLab API answers');
+      const authors = await lookups.mergeRequestAuthors();
+      if (!authors.ok) {
+        throw selfError(source, `cannot check that ${who} is not the merge request author: ${authors.why}`, authors.hint ?? NO_API_HINT);
       }
-      const mr = author.value;
-      if (mr === undefined) continue;
-      const same = approver.user_id ? approver.user_id === mr.id : approver.user_login?.toLowerCase() === mr.username.toLowerCase();
-      if (same) throw selfError(source, `${who} wrote the merge request and may not approve it (forbid: mrAuthor)`, OTHER_PERSON_HINT);
+      for (const { mergeRequest, author } of authors.value) {
+        const same = approver.user_id ? approver.user_id === author.id : approver.user_login?.toLowerCase() === author.username.toLowerCase();
+        if (same) throw selfError(source, `${who} wrote merge request !${mergeRequest.iid} and may not approve it (forbid: mrAuthor)`, OTHER_PERSON_HINT);
+      }
     } else {
       const email = approver.raw.user_email;
       if (typeof email !== 'string' || email === '') {
@@ -185,7 +222,7 @@ export async function checkSeparation(
       }
       const emails = await lookups.commitAuthorEmails();
       if (!emails.ok) {
-        throw selfError(source, `cannot check that ${who} authored no commit: ${emails.why}`, emails.why.includes('OAM_GITLAB_TOKEN') ? NO_API_HINT : 'retry the job once the GitLab API answers');
+        throw selfError(source, `cannot check that ${who} authored no commit: ${emails.why}`, emails.hint ?? NO_API_HINT);
       }
       if (emails.value.includes(email.toLowerCase())) {
         throw selfError(source, `${who} authored or committed a commit of this change and may not approve it (forbid: commitAuthor)`, OTHER_PERSON_HINT);

@@ -1,34 +1,48 @@
 /**
  * The facts about people that the ID tokens do not carry (group membership,
- * the MR author, commit authors), read through the GitLab API once per job.
+ * MR authors, commit authors), read through the GitLab API once per job.
  * Without an API client every lookup reports `unavailable`, and the checks
  * that need it fail closed (design.md, section 3).
  */
-import type { GitlabApi, GitlabUserRef } from '../lib/gitlab-api.ts';
+import type { GitlabApi, GitlabMember, GitlabUserRef } from '../lib/gitlab-api.ts';
+import type { MergeRequestRef, MergeRequestScope } from './merge-requests.ts';
 
-export type Lookup<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly why: string };
+export type Lookup<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly why: string; readonly hint?: string };
+
+/** A merge request of this change and who opened it. */
+export interface MergeRequestAuthor {
+  readonly mergeRequest: MergeRequestRef;
+  readonly author: GitlabUserRef;
+}
 
 export interface ApprovalLookups {
-  /** Whether `userId` is an active member (direct or inherited) of `group`. */
-  isActiveGroupMember(group: string, userId: string): Promise<Lookup<boolean>>;
-  /** The author of this pipeline's merge request; `value` undefined when the pipeline has none. */
-  mergeRequestAuthor(): Promise<Lookup<GitlabUserRef | undefined>>;
-  /** Lower-cased author and committer emails of the MR's commits (or of the pipeline's commit without an MR). */
+  /** The user's direct membership of `group` (undefined: none); inherited memberships are not asked for. */
+  groupMembership(group: string, userId: string): Promise<Lookup<GitlabMember | undefined>>;
+  /**
+   * The authors of every merge request of this change: the MR pipeline's MR,
+   * the open MRs of the branch, and, outside an MR pipeline (e.g. on the
+   * protected branch after the merge), every MR that contains the commit.
+   */
+  mergeRequestAuthors(): Promise<Lookup<readonly MergeRequestAuthor[]>>;
+  /** Lower-cased author and committer emails of those MRs' commits (or of the pipeline's commit when there is no MR). */
   commitAuthorEmails(): Promise<Lookup<readonly string[]>>;
 }
 
 export interface LookupContext {
   readonly api: GitlabApi | undefined;
-  readonly projectId: string | undefined;
-  readonly mergeRequestIid: string | undefined;
-  readonly commitSha: string | undefined;
+  readonly scope: MergeRequestScope;
 }
 
 export const NO_API_HINT =
   'set OAM_GITLAB_TOKEN (a project or group access token with scope api) so oam-grant can check group membership, the MR author and commit authors';
 
-function failure(error: unknown): { ok: false; why: string } {
-  return { ok: false, why: error instanceof Error ? error.message : 'lookup failed' };
+const API_FAILED_HINT =
+  'check that OAM_GITLAB_TOKEN may read this project and its merge requests (scope api, Reporter or higher), then retry the job';
+
+function failure(error: unknown, prefix = ''): { ok: false; why: string; hint: string } {
+  return { ok: false, why: `${prefix}${error instanceof Error ? error.message : 'lookup failed'}`, hint: API_FAILED_HINT };
 }
 
 function memo<T>(fn: () => Promise<T>): () => Promise<T> {
@@ -39,56 +53,86 @@ function memo<T>(fn: () => Promise<T>): () => Promise<T> {
   };
 }
 
-export function createApprovalLookups(context: LookupContext): ApprovalLookups {
-  const { api, projectId, mergeRequestIid, commitSha } = context;
-  const noApi = { ok: false, why: 'no OAM_GITLAB_TOKEN, so the GitLab API cannot be asked' } as const;
-  const members = new Map<string, Promise<Lookup<boolean>>>();
+const sameRef = (a: MergeRequestRef, b: MergeRequestRef): boolean => a.projectId === b.projectId && a.iid === b.iid;
 
-  const mergeRequestAuthor = memo(async (): Promise<Lookup<GitlabUserRef | undefined>> => {
-    if (mergeRequestIid === undefined) return { ok: true, value: undefined };
-    if (!api || !projectId) return noApi;
-    try {
-      return { ok: true, value: await api.getMergeRequestAuthor(projectId, mergeRequestIid) };
-    } catch (error) {
-      return failure(error);
+export function createApprovalLookups(context: LookupContext): ApprovalLookups {
+  const { api, scope } = context;
+  const noApi = { ok: false, why: 'no OAM_GITLAB_TOKEN, so the GitLab API cannot be asked', hint: NO_API_HINT } as const;
+  const members = new Map<string, Promise<Lookup<GitlabMember | undefined>>>();
+
+  const mergeRequestAuthors = memo(async (): Promise<Lookup<readonly MergeRequestAuthor[]>> => {
+    if (scope.known.length === 0 && !scope.lookUpCommitMergeRequests) return { ok: true, value: [] };
+    if (!api) return noApi;
+    const found: MergeRequestAuthor[] = [];
+    for (const ref of scope.known) {
+      try {
+        found.push({ mergeRequest: ref, author: await api.getMergeRequestAuthor(ref.projectId, ref.iid) });
+      } catch (error) {
+        return failure(error, `merge request !${ref.iid}: `);
+      }
     }
+    if (scope.lookUpCommitMergeRequests) {
+      const { pipelineProjectId, commitSha } = scope;
+      if (!pipelineProjectId || !commitSha) {
+        return { ok: false, why: 'the token names no project or commit whose merge requests could be looked up', hint: 'run inside a GitLab job' };
+      }
+      try {
+        for (const mr of await api.listCommitMergeRequests(pipelineProjectId, commitSha)) {
+          const ref = { projectId: mr.projectId, iid: mr.iid };
+          if (!found.some((f) => sameRef(f.mergeRequest, ref))) found.push({ mergeRequest: ref, author: mr.author });
+        }
+      } catch (error) {
+        return failure(error, `cannot find the merge requests of commit ${commitSha.slice(0, 12)}: `);
+      }
+    }
+    return { ok: true, value: found };
   });
 
   const commitAuthorEmails = memo(async (): Promise<Lookup<readonly string[]>> => {
-    if (!api || !projectId) return noApi;
-    try {
-      const commits =
-        mergeRequestIid !== undefined
-          ? await api.listMergeRequestCommits(projectId, mergeRequestIid)
-          : commitSha
-            ? [await api.getCommit(projectId, commitSha)]
-            : [];
-      const emails = new Set<string>();
-      for (const commit of commits) {
-        if (commit.authorEmail) emails.add(commit.authorEmail.toLowerCase());
-        if (commit.committerEmail) emails.add(commit.committerEmail.toLowerCase());
+    if (!api) return noApi;
+    const mrs = await mergeRequestAuthors();
+    if (!mrs.ok) return mrs;
+    const emails = new Set<string>();
+    const add = (commit: { authorEmail?: string; committerEmail?: string }): void => {
+      if (commit.authorEmail) emails.add(commit.authorEmail.toLowerCase());
+      if (commit.committerEmail) emails.add(commit.committerEmail.toLowerCase());
+    };
+    for (const { mergeRequest } of mrs.value) {
+      try {
+        for (const commit of await api.listMergeRequestCommits(mergeRequest.projectId, mergeRequest.iid)) add(commit);
+      } catch (error) {
+        return failure(error, `merge request !${mergeRequest.iid}: `);
       }
-      return { ok: true, value: [...emails] };
-    } catch (error) {
-      return failure(error);
     }
+    if (mrs.value.length === 0) {
+      const { pipelineProjectId, commitSha } = scope;
+      if (!pipelineProjectId || !commitSha) {
+        return { ok: false, why: 'the token names no project or commit to look up', hint: 'run inside a GitLab job' };
+      }
+      try {
+        add(await api.getCommit(pipelineProjectId, commitSha));
+      } catch (error) {
+        return failure(error, `commit ${commitSha.slice(0, 12)}: `);
+      }
+    }
+    return { ok: true, value: [...emails] };
   });
 
   return {
-    isActiveGroupMember(group, userId) {
+    groupMembership(group, userId) {
       if (!api) return Promise.resolve(noApi);
       const key = `${group}\u0000${userId}`;
       let pending = members.get(key);
       if (!pending) {
         pending = api.getGroupMember(group, userId).then(
-          (member): Lookup<boolean> => ({ ok: true, value: member !== undefined && member.state === 'active' }),
-          failure,
+          (member): Lookup<GitlabMember | undefined> => ({ ok: true, value: member }),
+          (error: unknown) => failure(error),
         );
         members.set(key, pending);
       }
       return pending;
     },
-    mergeRequestAuthor,
+    mergeRequestAuthors,
     commitAuthorEmails,
   };
 }

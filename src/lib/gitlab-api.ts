@@ -33,16 +33,30 @@ export interface GitlabUserRef {
   readonly username: string;
 }
 
+/** A merge request as `commits/:sha/merge_requests` lists it: where it lives and who opened it. */
+export interface GitlabMergeRequestSummary {
+  readonly projectId: string;
+  readonly iid: string;
+  readonly author: GitlabUserRef;
+  readonly state?: string;
+}
+
 export interface GitlabApi {
   listMergeRequestNotes(projectId: string, mergeRequestIid: string): Promise<GitlabNote[]>;
   createMergeRequestNote(projectId: string, mergeRequestIid: string, body: string): Promise<GitlabNote>;
   editMergeRequestNote(projectId: string, mergeRequestIid: string, noteId: number, body: string): Promise<GitlabNote>;
   createCommitComment(projectId: string, sha: string, note: string): Promise<void>;
-  /** The membership (direct or inherited), or undefined when the user is no member (404). */
+  /**
+   * The user's direct membership of the group (`/groups/:id/members/:user_id`),
+   * or undefined when the user is no direct member (404). Memberships
+   * inherited from ancestor groups do not count.
+   */
   getGroupMember(group: string, userId: string): Promise<GitlabMember | undefined>;
   getMergeRequestAuthor(projectId: string, mergeRequestIid: string): Promise<GitlabUserRef>;
   listMergeRequestCommits(projectId: string, mergeRequestIid: string): Promise<GitlabCommitAuthors[]>;
   getCommit(projectId: string, sha: string): Promise<GitlabCommitAuthors>;
+  /** Merge requests that contain the commit, open or merged (how a protected-branch pipeline finds the MR it came from). */
+  listCommitMergeRequests(projectId: string, sha: string): Promise<GitlabMergeRequestSummary[]>;
 }
 
 /** A failed API call, with the HTTP status when there was one. Never carries the token. */
@@ -80,9 +94,10 @@ interface GitbeakerClient {
   Commits: {
     createComment(projectId: string, sha: string, note: string): Promise<unknown>;
     show(projectId: string, sha: string): Promise<unknown>;
+    allMergeRequests(projectId: string, sha: string, options?: Record<string, unknown>): Promise<unknown>;
   };
   GroupMembers: {
-    show(groupId: string, userId: number, options: { includeInherited: boolean }): Promise<unknown>;
+    show(groupId: string, userId: number, options?: { includeInherited?: boolean }): Promise<unknown>;
   };
   MergeRequests: {
     show(projectId: string, iid: number): Promise<unknown>;
@@ -142,6 +157,27 @@ function toCommit(value: unknown): GitlabCommitAuthors {
     ...(authorEmail ? { authorEmail } : {}),
     ...(committerEmail ? { committerEmail } : {}),
   };
+}
+
+function toUserRef(value: unknown, what: string): GitlabUserRef {
+  const author = record(value);
+  const id = author.id;
+  const username = author.username;
+  if ((typeof id !== 'number' && typeof id !== 'string') || typeof username !== 'string') {
+    throw new GitlabApiError(`GitLab API ${what}: answer has no author`, undefined, false);
+  }
+  return { id: String(id), username };
+}
+
+function toMergeRequestSummary(value: unknown): GitlabMergeRequestSummary {
+  const r = record(value);
+  const projectId = r.project_id;
+  const mrIid = r.iid;
+  if ((typeof projectId !== 'number' && typeof projectId !== 'string') || typeof mrIid !== 'number') {
+    throw new GitlabApiError('GitLab API commit merge requests: answer has no project_id or iid', undefined, false);
+  }
+  const state = optionalString(r.state);
+  return { projectId: String(projectId), iid: String(mrIid), author: toUserRef(r.author, 'commit merge requests'), ...(state ? { state } : {}) };
 }
 
 function iid(value: string): number {
@@ -209,7 +245,8 @@ export function createGitlabApi(options: GitlabApiOptions): GitlabApi {
       if (!/^[0-9]{1,20}$/.test(userId)) throw new GitlabApiError(`user id ${JSON.stringify(userId)} is not a number`, undefined, false);
       try {
         const member = record(
-          await call('group membership', (api) => api.GroupMembers.show(group, Number(userId), { includeInherited: true })),
+          // Direct membership only: members/all would also admit everyone of every ancestor group.
+          await call('group membership', (api) => api.GroupMembers.show(group, Number(userId))),
         );
         // `state` is the user's (active, blocked); `membership_state` the membership's (active, awaiting).
         const userState = typeof member.state === 'string' ? member.state : 'active';
@@ -225,13 +262,7 @@ export function createGitlabApi(options: GitlabApiOptions): GitlabApi {
     },
     async getMergeRequestAuthor(projectId, mergeRequestIid) {
       const mr = record(await call('merge request', (api) => api.MergeRequests.show(projectId, iid(mergeRequestIid))));
-      const author = record(mr.author);
-      const id = author.id;
-      const username = author.username;
-      if ((typeof id !== 'number' && typeof id !== 'string') || typeof username !== 'string') {
-        throw new GitlabApiError('GitLab API merge request: answer has no author', undefined, false);
-      }
-      return { id: String(id), username };
+      return toUserRef(mr.author, 'merge request');
     },
     async listMergeRequestCommits(projectId, mergeRequestIid) {
       const commits = await call('merge request commits', (api) =>
@@ -241,6 +272,10 @@ export function createGitlabApi(options: GitlabApiOptions): GitlabApi {
     },
     async getCommit(projectId, sha) {
       return toCommit(await call('commit', (api) => api.Commits.show(projectId, sha)));
+    },
+    async listCommitMergeRequests(projectId, sha) {
+      const mrs = await call('commit merge requests', (api) => api.Commits.allMergeRequests(projectId, sha, { perPage: 100 }));
+      return Array.isArray(mrs) ? mrs.map(toMergeRequestSummary) : [];
     },
   };
 }

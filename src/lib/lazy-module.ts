@@ -1,15 +1,17 @@
 /**
- * Heavy dependencies ride in the bundle as source text and are compiled only
- * when a command needs them. V8 must at least pre-parse every line of an ES
- * module before running any of it (~30 ms for 1 MB here), while a string
- * literal is only scanned; so `validate` and `plan` never pay for the AWS SDK
- * or gitbeaker, and `grant` pays for gitbeaker only when it posts a note.
- * The bundle stays one file that runs with plain `node` and no node_modules.
+ * The bundle is a small loader plus chunks carried as source text: the CLI
+ * itself (`core`), the AWS SDK and gitbeaker. V8 must at least pre-parse
+ * every line of an ES module before running any of it (~30 ms for 1 MB here),
+ * while a string literal is only scanned; so `validate` and `plan` never pay
+ * for the AWS SDK or gitbeaker, and `grant` pays for gitbeaker only when it
+ * posts a note. The bundle stays one file that runs with plain `node` and no
+ * node_modules.
  *
- * A V8 code cache written next to the bundle at build time
- * (`oam-grant.mjs.<chunk>.code-cache`) halves the AWS SDK's load time. It is
- * optional: V8 refuses a cache from another Node version or a changed source,
- * and the chunk is then simply compiled.
+ * Chunks are compiled as classic scripts, which, unlike ES modules on Node 20,
+ * can use a V8 code cache: one written next to the bundle at build time
+ * (`oam-grant.mjs.<chunk>.code-cache`) halves their load time. It is optional:
+ * V8 refuses a cache from another Node version or a changed source, and the
+ * chunk is then simply compiled.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -18,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { Script } from 'node:vm';
 import { LAZY_SOURCES } from './lazy-sources.ts';
 
+type Core = typeof import('../lazy/core.ts');
 type AwsSts = typeof import('../lazy/aws-sts.ts');
 type Gitbeaker = typeof import('../lazy/gitbeaker.ts');
 type ChunkName = keyof typeof LAZY_SOURCES;
@@ -57,6 +60,11 @@ function evaluateChunk(name: ChunkName, source: string): Evaluated {
   const evaluated = { exports: module.exports, script };
   loaded.set(name, evaluated);
   return evaluated;
+}
+
+export async function loadCore(): Promise<Core> {
+  const source = LAZY_SOURCES.core;
+  return source === undefined ? import('../lazy/core.ts') : (evaluateChunk('core', source).exports as Core);
 }
 
 export async function loadAwsSts(): Promise<AwsSts> {

@@ -90,10 +90,10 @@ describe('components expanded by gitlab-ci-local', () => {
       OAM_FILE: 'ops/oam.yaml',
       OAM_AUDIENCE: 'https://gitlab.example.com',
       OAM_EVIDENCE_TOKEN_VAR: 'OAM_EVIDENCE_TOKEN',
-      OAM_OUT_DIR: '.oam-grant',
+      OAM_OUT_DIR: '.oam-grant/deploy-prod',
     });
     assert.deepEqual(request.script, ['oam-grant request']);
-    assert.deepEqual(request.artifacts, { access: 'developer', expire_in: '1 week', paths: ['.oam-grant/request.json'] });
+    assert.deepEqual(request.artifacts, { access: 'developer', expire_in: '1 week', paths: ['.oam-grant/deploy-prod/request.json'] });
     assert.equal(request.needs, undefined);
   });
 
@@ -105,7 +105,7 @@ describe('components expanded by gitlab-ci-local', () => {
     assert.deepEqual(approve.needs, [{ job: 'creds:request', artifacts: true, optional: false }]);
     assert.deepEqual(approve.id_tokens, { OAM_EVIDENCE_TOKEN: { aud: 'oam-grant' } });
     assert.deepEqual(approve.script, ['oam-grant approve']);
-    assert.deepEqual(approve.artifacts, { access: 'developer', expire_in: '1 week', paths: ['.oam-grant/approvals/'] });
+    assert.deepEqual(approve.artifacts, { access: 'developer', expire_in: '1 week', paths: ['.oam-grant/deploy-prod/approvals/'] });
     assert.ok(Array.isArray(listed));
     const entry: unknown = listed.find((j: unknown) => isRecord(j) && j.name === 'creds:approve');
     assert.ok(isRecord(entry));
@@ -129,8 +129,8 @@ describe('components expanded by gitlab-ci-local', () => {
     assert.deepEqual(grant.artifacts, {
       access: 'none',
       expire_in: '1 hour',
-      paths: ['.oam-grant/audit.json'],
-      reports: { dotenv: 'creds.env', metrics: '.oam-grant/metrics.txt' },
+      paths: ['.oam-grant/deploy-prod/audit.json'],
+      reports: { dotenv: 'creds.env', metrics: '.oam-grant/deploy-prod/metrics.txt' },
     });
   });
 
@@ -165,8 +165,16 @@ describe('components expanded by gitlab-ci-local', () => {
       OAM_DOTENV: 'oam-grant.env',
       OAM_TOKEN_VAR: 'OAM_ID_TOKEN',
       OAM_EVIDENCE_TOKEN_VAR: 'OAM_EVIDENCE_TOKEN',
-      OAM_OUT_DIR: '.oam-grant',
+      OAM_OUT_DIR: '.oam-grant/it-tests',
     });
+    assert.deepEqual(single.artifacts, {
+      access: 'none',
+      expire_in: '1 hour',
+      paths: ['.oam-grant/it-tests/audit.json'],
+      reports: { dotenv: 'oam-grant.env', metrics: '.oam-grant/it-tests/metrics.txt' },
+    });
+    assert.deepEqual(job(expanded, 'single:request').artifacts, { access: 'developer', expire_in: '1 week', paths: ['.oam-grant/it-tests/request.json'] });
+    assert.deepEqual(job(expanded, 'single:approve').artifacts, { access: 'developer', expire_in: '1 week', paths: ['.oam-grant/it-tests/approvals/'] });
     assert.deepEqual(single.environment, { name: 'oam-grant', action: 'prepare' });
     assert.deepEqual(job(expanded, 'single:approve').rules, [{ when: 'manual' }]);
     assert.equal(job(expanded, 'single:approve').allow_failure, false);

@@ -60,8 +60,12 @@ describe("the project's own pipeline", () => {
     const request = pipeline['self-test:request'];
     assert.ok(isRecord(request) && isRecord(request.variables));
     assert.equal(request.variables.OAM_FILE, SELF_TEST_FILE);
-    assert.deepEqual(request.before_script, ['install -m 0755 dist/oam-grant.mjs /usr/local/bin/oam-grant']);
+    assert.equal(Array.isArray(request.before_script) && request.before_script[0], 'install -m 0755 dist/oam-grant.mjs /usr/local/bin/oam-grant');
     assert.deepEqual(request.script, ['oam-grant request']);
+    assert.equal(request.variables.OAM_OUT_DIR, '.oam-grant/self-test');
+    const build = pipeline.build;
+    assert.ok(isRecord(build) && isRecord(build.artifacts));
+    assert.deepEqual(build.artifacts.paths, ['dist/oam-grant.mjs', 'dist/oam-grant.mjs.*.code-cache']);
     const release = pipeline.release;
     assert.ok(isRecord(release) && isRecord(release.release));
     assert.equal(release.release.tag_name, '$CI_COMMIT_TAG');

@@ -1,0 +1,77 @@
+/**
+ * The bundle as shipped: one file, copied away from the repository (so no
+ * node_modules can be found), with and without its optional code caches.
+ */
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { DEFAULT_SHA, type EmbeddedDefault, startEmbeddedDefault } from '../emulators/index.ts';
+import { CLI, runProgram } from '../helpers/cli.ts';
+
+const ACCESS_FILE = `apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata: {name: bundle-test}
+spec:
+  components:
+    - name: deploy
+      type: gitlab-job
+      traits:
+        - type: aws-sts
+          properties: {roleArn: "arn:aws:iam::123456789012:role/ci-deploy"}
+        - type: mr-audit
+          properties: {required: true}
+  policies:
+    - name: main-only
+      type: gitlab-conditions
+      properties: {refs: [main]}
+`;
+
+describe('the shipped bundle', () => {
+  let world: EmbeddedDefault;
+  before(async () => {
+    world = await startEmbeddedDefault({ gitlab: { tokens: ['glpat-bundle-test-0001'] } });
+  });
+  after(() => world.close());
+
+  const variants = [
+    ['alone, without code caches', false],
+    ['with the code caches made at build time', true],
+  ] as const;
+  for (const [name, withCaches] of variants) {
+    it(`runs ${name}, away from node_modules: grant with STS and the MR note`, async () => {
+      const home = mkdtempSync(join(tmpdir(), 'oam-bundle-'));
+      const bin = join(home, 'bin');
+      mkdirSync(bin);
+      copyFileSync(CLI, join(bin, 'oam-grant.mjs'));
+      if (withCaches) {
+        const caches = readdirSync('dist').filter((f) => f.endsWith('.code-cache'));
+        assert.ok(caches.length >= 3, 'the build writes a code cache per chunk');
+        for (const file of caches) copyFileSync(join('dist', file), join(bin, file));
+      }
+      const project = join(home, 'project');
+      mkdirSync(join(project, '.gitlab'), { recursive: true });
+      writeFileSync(join(project, '.gitlab/oam.yaml'), ACCESS_FILE);
+      const token = await world.issuer.mint({ ref: 'main', ref_type: 'branch', pipeline_id: withCaches ? '71' : '70' });
+      const result = await runProgram(process.execPath, [join(bin, 'oam-grant.mjs'), 'grant', '--component', 'deploy'], {
+        cwd: project,
+        env: {
+          CI_SERVER_URL: world.issuer.url,
+          CI_API_V4_URL: `${world.gitlab.url}/api/v4`,
+          CI_PROJECT_ID: '1217',
+          CI_MERGE_REQUEST_IID: '7',
+          CI_COMMIT_SHA: DEFAULT_SHA,
+          OAM_GITLAB_TOKEN: 'glpat-bundle-test-0001',
+          OAM_ID_TOKEN: token,
+          AWS_ENDPOINT_URL_STS: world.sts.url,
+        },
+      });
+      assert.equal(result.status, 0, result.stderr);
+      assert.ok(statSync(join(project, 'oam-grant.env')).size > 0);
+      assert.ok(!result.stderr.includes('Warning'), 'no runtime warnings in the job log');
+      assert.ok(world.gitlab.notes('1217', 7).some((n) => n.body.includes(`pipeline=${withCaches ? '71' : '70'} `)));
+      assert.equal(existsSync(join(project, 'node_modules')), false);
+    });
+  }
+});
