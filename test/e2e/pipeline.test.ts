@@ -26,6 +26,8 @@ import {
 const BUNDLE = join(REPO_ROOT, 'dist', 'oam-grant.mjs');
 const FIXTURE = join(REPO_ROOT, 'test', 'e2e-fixtures', 'consumer');
 const PIPELINE_ID = '5001';
+/** The `component` input of test/e2e-fixtures/consumer/.gitlab-ci.yml. */
+const COMPONENT = 'deploy-prod';
 const JOBS = { request: '2001', approve: '2002', grant: '2003' } as const;
 
 function readFixture(): Record<string, string> {
@@ -131,9 +133,14 @@ describe('jit-access end to end', { timeout: 180_000 }, () => {
 
     it('hands evidence on through artifacts only (shell isolation)', () => {
       const artifacts = join(run.repo.stateDir, 'artifacts');
-      assert.deepEqual(readdirSync(join(artifacts, 'oamOgrequest', '.oam-grant')), ['request.json']);
-      assert.deepEqual(readdirSync(join(artifacts, 'oamOgapprove', '.oam-grant', 'approvals')), [`${JOBS.approve}.json`]);
-      const audit: unknown = JSON.parse(readFileSync(join(artifacts, 'oamOggrant', '.oam-grant', 'audit.json'), 'utf8'));
+      // Each component's evidence in its own folder (the `component` input).
+      assert.deepEqual(readdirSync(join(artifacts, 'oamOgrequest', '.oam-grant')), [COMPONENT]);
+      assert.deepEqual(readdirSync(join(artifacts, 'oamOgrequest', '.oam-grant', COMPONENT)), ['request.json']);
+      assert.deepEqual(readdirSync(join(artifacts, 'oamOgapprove', '.oam-grant', COMPONENT, 'approvals')), [`${JOBS.approve}.json`]);
+      // (gitlab-ci-local exports no `reports: metrics`, only the paths and the dotenv report.)
+      assert.deepEqual(readdirSync(join(artifacts, 'oamOggrant', '.oam-grant')), [COMPONENT]);
+      assert.deepEqual(readdirSync(join(artifacts, 'oamOggrant', '.oam-grant', COMPONENT)), ['audit.json']);
+      const audit: unknown = JSON.parse(readFileSync(join(artifacts, 'oamOggrant', '.oam-grant', COMPONENT, 'audit.json'), 'utf8'));
       assert.ok(typeof audit === 'object' && audit !== null);
       assert.match(JSON.stringify(audit), /alice/);
     });
