@@ -5,6 +5,8 @@
  */
 import type { Deps } from '../commands/deps.ts';
 import { type GitlabApi, gitlabApiFromEnv } from '../lib/gitlab-api.ts';
+import type { GitlabClaims } from '../token/claims.ts';
+import { type MergeRequestScope, mergeRequestScopeOf } from './merge-requests.ts';
 
 export interface CommandDeps extends Deps {
   /** Undefined = build it from OAM_GITLAB_TOKEN and CI_API_V4_URL (none without a token). */
@@ -18,4 +20,22 @@ export function gitlabApiOf(deps: CommandDeps): GitlabApi | undefined {
     ...(deps.sleep ? { sleep: deps.sleep } : {}),
     onRetry: ({ attempt, delayMs }) => deps.log.warn(`GitLab API: transient failure, retry ${attempt} in ${delayMs} ms`),
   });
+}
+
+/** This job's merge request scope: signed claims first, then GitLab's variables (read raw from the environment). */
+export function scopeOf(deps: CommandDeps, claims: GitlabClaims): MergeRequestScope {
+  return mergeRequestScopeOf(deps.env, claims);
+}
+
+/** Where and how a job posts its note and writes its records. */
+export function reportContextOf(deps: CommandDeps, api: GitlabApi | undefined, scope: MergeRequestScope) {
+  return {
+    api,
+    projectId: scope.pipelineProjectId,
+    mergeRequest: scope.noteTarget,
+    commitSha: scope.commitSha,
+    outDir: deps.options.outDir,
+    log: deps.log,
+    now: deps.now,
+  };
 }

@@ -7,7 +7,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OamError } from '../errors.ts';
 import type { RequestedAccess } from '../providers/requested-access.ts';
-import { isRealDirectory, readSmallFile, UnsafeFileError, writeFileAtomic } from './safe-files.ts';
+import { assertOutDirNotSymlink, describeFsError, isNotFound, isRealDirectory, readSmallFile, UnsafeFileError, writeOutFile } from './safe-files.ts';
 
 export interface RequestEvidence {
   readonly version: 1;
@@ -51,11 +51,10 @@ export function approvalEvidencePath(outDir: string, jobId: string): string {
   return join(outDir, APPROVALS_DIR, `${jobId}.json`);
 }
 
-function invalid(path: string, message: string, cause?: unknown): OamError {
-  return new OamError('ERR_APPROVAL_INVALID', `${path}: ${message}`, {
-    hint: 'evidence files are written by the request and approve jobs only; rerun the pipeline instead of editing them',
-    cause,
-  });
+const EVIDENCE_HINT = 'evidence files are written by the request and approve jobs only; rerun the pipeline instead of editing them';
+
+function invalid(path: string, message: string, cause?: unknown, hint = EVIDENCE_HINT): OamError {
+  return new OamError('ERR_APPROVAL_INVALID', `${path}: ${message}`, { hint, cause });
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -129,20 +128,46 @@ export function parseApprovalEvidence(text: string, path: string): ApprovalEvide
   };
 }
 
+/** Any failure to read evidence is ERR_APPROVAL_INVALID naming the file: the evidence cannot be trusted as it is. */
+function unreadable(path: string, error: unknown): OamError {
+  if (error instanceof UnsafeFileError) return invalid(error.path, error.message.slice(error.path.length + 2), error);
+  return invalid(path, `cannot be read: ${describeFsError(error)}`, error, 'check that the job can read --out-dir, where the artifacts of the request and approve jobs are unpacked');
+}
+
 async function readEvidenceText(path: string): Promise<string | undefined> {
   try {
     return await readSmallFile(path);
   } catch (error) {
-    if (error instanceof UnsafeFileError) throw invalid(path, error.message.slice(path.length + 2), error);
-    throw error;
+    throw unreadable(path, error);
+  }
+}
+
+async function checkOutDir(outDir: string): Promise<void> {
+  try {
+    await assertOutDirNotSymlink(outDir);
+  } catch (error) {
+    throw unreadable(outDir, error);
   }
 }
 
 /** The request evidence, or undefined when the request job left none. */
 export async function readRequestEvidence(outDir: string): Promise<Located<RequestEvidence> | undefined> {
+  await checkOutDir(outDir);
   const path = requestEvidencePath(outDir);
   const text = await readEvidenceText(path);
   return text === undefined ? undefined : { path, evidence: parseRequestEvidence(text, path) };
+}
+
+/** The names in the approvals directory; none when it does not exist. */
+async function listApprovalFiles(outDir: string, dir: string): Promise<string[]> {
+  await checkOutDir(outDir);
+  try {
+    if (!(await isRealDirectory(dir))) return [];
+    return await readdir(dir);
+  } catch (error) {
+    if (isNotFound(error)) return [];
+    throw unreadable(dir, error);
+  }
 }
 
 /**
@@ -152,13 +177,7 @@ export async function readRequestEvidence(outDir: string): Promise<Located<Reque
  */
 export async function readApprovalEvidence(outDir: string): Promise<Located<ApprovalEvidence>[]> {
   const dir = join(outDir, APPROVALS_DIR);
-  try {
-    if (!(await isRealDirectory(dir))) return [];
-  } catch (error) {
-    if (error instanceof UnsafeFileError) throw invalid(dir, 'is a symbolic link', error);
-    throw error;
-  }
-  const names = (await readdir(dir)).filter((name) => !name.startsWith('.'));
+  const names = (await listApprovalFiles(outDir, dir)).filter((name) => !name.startsWith('.'));
   const found: Located<ApprovalEvidence>[] = [];
   for (const name of names) {
     const path = join(dir, name);
@@ -178,12 +197,12 @@ function compareJobFiles(a: string, b: string): number {
 
 export async function writeRequestEvidence(outDir: string, evidence: RequestEvidence): Promise<string> {
   const path = requestEvidencePath(outDir);
-  await writeFileAtomic(path, `${JSON.stringify(evidence, null, 2)}\n`);
+  await writeOutFile(outDir, path, `${JSON.stringify(evidence, null, 2)}\n`, 'request evidence');
   return path;
 }
 
 export async function writeApprovalEvidence(outDir: string, jobId: string, evidence: ApprovalEvidence): Promise<string> {
   const path = approvalEvidencePath(outDir, jobId);
-  await writeFileAtomic(path, `${JSON.stringify(evidence, null, 2)}\n`);
+  await writeOutFile(outDir, path, `${JSON.stringify(evidence, null, 2)}\n`, 'approval evidence');
   return path;
 }

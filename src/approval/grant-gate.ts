@@ -7,7 +7,7 @@ import type { AccessFile, Component, CredentialTrait } from '../access-file/mode
 import { formatDuration } from '../report/format.ts';
 import type { VerifiedToken } from '../token/types.ts';
 import { describeMatch } from './checks.ts';
-import { type CommandDeps, gitlabApiOf } from './deps.ts';
+import { type CommandDeps, gitlabApiOf, scopeOf } from './deps.ts';
 import { createApprovalLookups } from './lookups.ts';
 import { type ApprovalOutcome, verifyApprovalsForGrant } from './verify-for-grant.ts';
 
@@ -18,16 +18,11 @@ export interface GateTarget {
 }
 
 export async function checkApprovalsForGrant(deps: CommandDeps, target: GateTarget, own: VerifiedToken): Promise<ApprovalOutcome> {
-  const { log, ctx, options } = deps;
+  const { log, options } = deps;
   const step = target.file.steps.find((s) => s.component === target.component.name);
   if (!step) return { required: false, step: undefined, request: undefined, approvals: [], expired: [] };
   return log.section(`approvals (step ${step.name})`, async () => {
-    const lookups = createApprovalLookups({
-      api: gitlabApiOf(deps),
-      projectId: own.claims.project_id ?? ctx.projectId,
-      mergeRequestIid: ctx.mergeRequestIid,
-      commitSha: own.claims.sha ?? ctx.commitSha,
-    });
+    const lookups = createApprovalLookups({ api: gitlabApiOf(deps), scope: scopeOf(deps, own.claims) });
     const outcome = await verifyApprovalsForGrant({ ...target, step, own, outDir: options.outDir, verifier: deps.verifier(), lookups, now: deps.now });
     const requester = outcome.request?.token.claims;
     if (requester) log.info(`request: ${outcome.request?.path} by ${requester.user_login ?? '?'} in job ${requester.job_id ?? '?'}`);

@@ -73,7 +73,9 @@ export function mergeRequestScopeOf(env: Env, claims: ScopeClaims): MergeRequest
 
   const mrIid = nonEmpty(env.CI_MERGE_REQUEST_IID);
   const mrProjectId = nonEmpty(env.CI_MERGE_REQUEST_PROJECT_ID) ?? pipelineProjectId;
-  if (mrIid !== undefined && IID.test(mrIid) && mrProjectId !== undefined) add({ projectId: mrProjectId, iid: mrIid });
+  // A malformed MR variable must not pass for "MR pipeline": the commit look-up then still runs.
+  const inMrPipeline = mrIid !== undefined && IID.test(mrIid) && mrProjectId !== undefined;
+  if (inMrPipeline) add({ projectId: mrProjectId, iid: mrIid });
 
   const open = env.CI_OPEN_MERGE_REQUESTS;
   if (projectPath !== undefined && pipelineProjectId !== undefined) {
@@ -89,6 +91,6 @@ export function mergeRequestScopeOf(env: Env, claims: ScopeClaims): MergeRequest
     commitSha,
     noteTarget: known[0],
     known,
-    lookUpCommitMergeRequests: mrIid === undefined,
+    lookUpCommitMergeRequests: !inMrPipeline,
   };
 }

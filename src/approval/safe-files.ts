@@ -8,6 +8,7 @@ import { constants } from 'node:fs';
 import { lstat, mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { OamError } from '../errors.ts';
 
 /** Evidence files are a few KiB; anything larger is not ours. */
 export const MAX_EVIDENCE_BYTES = 64 * 1024;
@@ -85,5 +86,54 @@ export async function writeFileAtomic(path: string, content: string, mode = 0o64
   } catch (error) {
     await rm(temp, { force: true });
     throw error;
+  }
+}
+
+const FS_REASONS: Readonly<Record<string, string>> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EROFS: 'read-only file system',
+  ENOTDIR: 'a parent is not a directory',
+  EISDIR: 'is a directory',
+  EEXIST: 'exists and is not a directory',
+  EIO: 'input/output error',
+};
+
+/** A file system failure in words, naming the errno code but never dumping the error object. */
+export function describeFsError(error: unknown): string {
+  if (error instanceof UnsafeFileError) return error.message;
+  const code = error instanceof Error ? (error as NodeJS.ErrnoException).code : undefined;
+  if (code) return `${FS_REASONS[code] ?? 'file system error'} (${code})`;
+  return error instanceof Error ? error.message : 'unknown error';
+}
+
+/**
+ * The out-dir itself must be a real directory (or not exist yet): a symlink
+ * planted there by a shaped artifact would redirect every read and write.
+ */
+export async function assertOutDirNotSymlink(outDir: string): Promise<void> {
+  try {
+    if ((await lstat(outDir)).isSymbolicLink()) throw new UnsafeFileError(outDir, 'is a symbolic link');
+  } catch (error) {
+    if (isNotFound(error)) return;
+    throw error;
+  }
+}
+
+/**
+ * Write a record (evidence, audit record, metrics) below `outDir`
+ * atomically. Any failure becomes ERR_EXPORT_FAILED naming the file.
+ */
+export async function writeOutFile(outDir: string, path: string, content: string, what: string): Promise<void> {
+  try {
+    await assertOutDirNotSymlink(outDir);
+    await writeFileAtomic(path, content);
+  } catch (error) {
+    throw new OamError('ERR_EXPORT_FAILED', `cannot write the ${what} ${path}: ${describeFsError(error)}`, {
+      hint: `make --out-dir (${outDir}) a writable directory of the job's workspace, not a symbolic link`,
+      cause: error,
+    });
   }
 }

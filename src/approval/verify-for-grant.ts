@@ -4,6 +4,7 @@
  * claims; people are told apart by `user_id`; each evidence token is bound to
  * this project, pipeline and commit.
  */
+import { basename } from 'node:path';
 import type { AccessFile, ApprovalStep, Component, CredentialTrait } from '../access-file/model.ts';
 import { OamError } from '../errors.ts';
 import { formatDuration } from '../report/format.ts';
@@ -112,9 +113,25 @@ async function verifyApproval(context: ApprovalCheckContext, located: Located<Ap
   return { path, evidence, token, reason, match, latencySeconds: token.claims.iat - request.token.claims.iat };
 }
 
+/** What the grant had verified when it refused: the note and audit record show it next to the denial. */
+export interface PartialOutcome {
+  readonly step: ApprovalStep;
+  readonly request: VerifiedRequest | undefined;
+  readonly approvals: readonly VerifiedApproval[];
+}
+
+// Keyed by the thrown error, so the grant command (which only sees the error) can report what was verified.
+const partialOutcomes = new WeakMap<object, PartialOutcome>();
+
+/** The request and approvals verified before `error` was thrown by {@link verifyApprovalsForGrant}, if any. */
+export function partialOutcomeOf(error: unknown): PartialOutcome | undefined {
+  return error !== null && typeof error === 'object' ? partialOutcomes.get(error) : undefined;
+}
+
 /**
  * Verify the request and approvals for `component`. Resolves when the step is
- * satisfied (or there is none); throws the precise ERR_APPROVAL_* otherwise.
+ * satisfied (or there is none); throws the precise ERR_APPROVAL_* otherwise,
+ * and {@link partialOutcomeOf} the error tells what had been verified by then.
  *
  * @example
  * const outcome = await verifyApprovalsForGrant({ file, component, trait, step: approvalStepFor(file, component), own, outDir, verifier, lookups, now });
@@ -122,42 +139,105 @@ async function verifyApproval(context: ApprovalCheckContext, located: Located<Ap
 export async function verifyApprovalsForGrant(input: VerifyApprovalsInput): Promise<ApprovalOutcome> {
   const { step, component } = input;
   if (!step) return { required: false, step: undefined, request: undefined, approvals: [], expired: [] };
-  const request = await verifyRequest(input, input.own, input.outDir, input.verifier);
-  const nowSeconds = Math.floor(input.now().getTime() / 1000);
-  const context: ApprovalCheckContext = { ...input, step, request };
+  let request: VerifiedRequest | undefined;
   const counted: VerifiedApproval[] = [];
-  const expired: ExpiredApproval[] = [];
-  const people = new Set<string>();
-  for (const located of await readApprovalEvidence(input.outDir)) {
-    const approval = await verifyApproval(context, located);
-    try {
-      checkTimeout(step, request.token.claims.iat, approval.token.claims.iat, approval.path);
-      checkValidFor(step, approval.token.claims.iat, nowSeconds, approval.path);
-    } catch (error) {
-      if (error instanceof OamError && error.code === 'ERR_APPROVAL_EXPIRED') {
-        expired.push({ path: approval.path, message: error.message });
-        continue;
+  try {
+    request = await verifyRequest(input, input.own, input.outDir, input.verifier);
+    const nowSeconds = Math.floor(input.now().getTime() / 1000);
+    const context: ApprovalCheckContext = { ...input, step, request };
+    const expired: ExpiredApproval[] = [];
+    const people = new Set<string>();
+    for (const located of await readApprovalEvidence(input.outDir)) {
+      const approval = await verifyApproval(context, located);
+      try {
+        checkTimeout(step, request.token.claims.iat, approval.token.claims.iat, approval.path);
+        checkValidFor(step, approval.token.claims.iat, nowSeconds, approval.path);
+      } catch (error) {
+        if (error instanceof OamError && error.code === 'ERR_APPROVAL_EXPIRED') {
+          expired.push({ path: approval.path, message: error.message });
+          continue;
+        }
+        throw error;
       }
-      throw error;
+      const person = personKey(approval.token);
+      if (people.has(person)) continue;
+      people.add(person);
+      counted.push(approval);
     }
-    const person = personKey(approval.token);
-    if (people.has(person)) continue;
-    people.add(person);
-    counted.push(approval);
-  }
-  if (counted.length < step.minApprovals) {
-    const have = `${counted.length} of ${step.minApprovals} approval${step.minApprovals === 1 ? '' : 's'} from distinct people`;
-    if (expired.length > 0) {
-      throw new OamError('ERR_APPROVAL_EXPIRED', `step ${step.name} of ${component.name}: ${have}; ${expired[0]?.message}`, {
-        hint: `approvals are valid for ${formatDuration(step.validForSeconds)} and must come within ${formatDuration(step.timeoutSeconds)} of the request: run the approve job again, then the grant job`,
+    if (counted.length < step.minApprovals) {
+      const have = `${counted.length} of ${step.minApprovals} approval${step.minApprovals === 1 ? '' : 's'} from distinct people`;
+      if (expired.length > 0) {
+        throw new OamError('ERR_APPROVAL_EXPIRED', `step ${step.name} of ${component.name}: ${have}; ${expired[0]?.message}`, {
+          hint: `approvals are valid for ${formatDuration(step.validForSeconds)} and must come within ${formatDuration(step.timeoutSeconds)} of the request: run the approve job again, then the grant job`,
+        });
+      }
+      throw new OamError('ERR_APPROVAL_MISSING', `step ${step.name} of ${component.name}: ${have}`, {
+        hint:
+          counted.length === 0
+            ? 'an approver must press Run on the approve job of this pipeline before the grant job runs'
+            : 'another eligible person must press Run on the approve job (the same person counts once)',
       });
     }
-    throw new OamError('ERR_APPROVAL_MISSING', `step ${step.name} of ${component.name}: ${have}`, {
-      hint:
-        counted.length === 0
-          ? 'an approver must press Run on the approve job of this pipeline before the grant job runs'
-          : 'another eligible person must press Run on the approve job (the same person counts once)',
-    });
+    return { required: true, step, request, approvals: counted, expired };
+  } catch (error) {
+    if (error !== null && typeof error === 'object') partialOutcomes.set(error, { step, request, approvals: [...counted] });
+    throw error;
   }
-  return { required: true, step, request, approvals: counted, expired };
+}
+
+export interface VisibleApprovalsInput {
+  readonly step: ApprovalStep;
+  readonly component: Component;
+  /** The reporting (approve) job's own token: bindings are checked against it. */
+  readonly own: VerifiedToken;
+  readonly request: VerifiedRequest;
+  readonly outDir: string;
+  readonly verifier: TokenVerifier;
+  readonly lookups: ApprovalLookups;
+  readonly now: () => Date;
+}
+
+export interface VisibleApprovals {
+  /** Valid, unexpired approvals of other approve jobs, one per person, in job order. */
+  readonly approvals: readonly VerifiedApproval[];
+  /** Files that were not counted, and why. */
+  readonly skipped: readonly ExpiredApproval[];
+}
+
+/**
+ * The other approvals an approve job can see in its out-dir, checked as the
+ * grant would check them; the job's own file is left out (the caller adds
+ * its own approval). Unlike the grant, a bad file is skipped, not fatal: this
+ * is only for the note, and the grant job re-checks everything.
+ */
+export async function verifyVisibleApprovals(input: VisibleApprovalsInput): Promise<VisibleApprovals> {
+  const { step, request } = input;
+  const nowSeconds = Math.floor(input.now().getTime() / 1000);
+  const context: ApprovalCheckContext = { ...input };
+  const approvals: VerifiedApproval[] = [];
+  const skipped: ExpiredApproval[] = [];
+  let located: Located<ApprovalEvidence>[];
+  try {
+    located = await readApprovalEvidence(input.outDir);
+  } catch (error) {
+    if (!(error instanceof OamError)) throw error;
+    return { approvals, skipped: [{ path: input.outDir, message: error.message }] };
+  }
+  const people = new Set<string>([personKey(input.own)]);
+  for (const file of located) {
+    if (basename(file.path) === `${input.own.claims.job_id ?? ''}.json`) continue;
+    try {
+      const approval = await verifyApproval(context, file);
+      checkTimeout(step, request.token.claims.iat, approval.token.claims.iat, approval.path);
+      checkValidFor(step, approval.token.claims.iat, nowSeconds, approval.path);
+      const person = personKey(approval.token);
+      if (people.has(person)) continue;
+      people.add(person);
+      approvals.push(approval);
+    } catch (error) {
+      if (!(error instanceof OamError)) throw error;
+      skipped.push({ path: file.path, message: error.message });
+    }
+  }
+  return { approvals, skipped };
 }

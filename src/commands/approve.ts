@@ -11,10 +11,11 @@ import {
   describeMatch,
 } from '../approval/checks.ts';
 import type { CommandDeps } from '../approval/deps.ts';
-import { gitlabApiOf } from '../approval/deps.ts';
+import { gitlabApiOf, reportContextOf, scopeOf } from '../approval/deps.ts';
 import { writeApprovalEvidence } from '../approval/evidence.ts';
 import { createApprovalLookups } from '../approval/lookups.ts';
 import { verifyOwnEvidenceToken } from '../approval/own-token.ts';
+import { verifyVisibleApprovals } from '../approval/verify-for-grant.ts';
 import { type VerifiedRequest, verifyRequest } from '../approval/verify-request.ts';
 import { isOamError, OamError } from '../errors.ts';
 import { type ApprovalForReport, buildReportState } from '../report/build-state.ts';
@@ -38,22 +39,10 @@ export async function runApprove(deps: CommandDeps): Promise<number> {
     });
   }
   const api = gitlabApiOf(deps);
-  const lookups = createApprovalLookups({
-    api,
-    projectId: own.claims.project_id ?? ctx.projectId,
-    mergeRequestIid: ctx.mergeRequestIid,
-    commitSha: own.claims.sha ?? ctx.commitSha,
-  });
+  const scope = scopeOf(deps, own.claims);
+  const lookups = createApprovalLookups({ api, scope });
   const approver = own.claims.user_login ?? `user ${own.claims.user_id ?? '?'}`;
-  const report = {
-    api,
-    projectId: own.claims.project_id ?? ctx.projectId,
-    mergeRequestIid: ctx.mergeRequestIid,
-    commitSha: own.claims.sha ?? ctx.commitSha,
-    outDir: options.outDir,
-    log,
-    now: deps.now,
-  };
+  const report = reportContextOf(deps, api, scope);
 
   let request: VerifiedRequest | undefined;
   let approval: ApprovalForReport;
@@ -111,6 +100,10 @@ export async function runApprove(deps: CommandDeps): Promise<number> {
     log.info(`${written}: approval of step ${step.name} by ${approver}, signed by GitLab in this job's ID token`);
     return written;
   });
+  // The note shows every valid approval this job can see (other approve jobs' artifacts, when handed on), not only its own.
+  const visible = await verifyVisibleApprovals({ step, component: target.component, own, request, outDir: options.outDir, verifier, lookups, now: deps.now });
+  for (const s of visible.skipped) log.warn(`not shown in the note: ${s.message}`);
+  const approvals = [...visible.approvals, approval].sort((a, b) => a.token.claims.iat - b.token.claims.iat);
   const state = buildReportState({
     component: target.component.name,
     own,
@@ -119,7 +112,7 @@ export async function runApprove(deps: CommandDeps): Promise<number> {
     accessFileDigest: target.file.digest,
     step,
     request,
-    approvals: [approval],
+    approvals,
     matchedPolicies: [],
     outcome: { kind: 'approved' },
   });

@@ -5,7 +5,7 @@
  */
 import type { ApprovalStep, Component } from '../access-file/model.ts';
 import type { CommandDeps } from '../approval/deps.ts';
-import { gitlabApiOf } from '../approval/deps.ts';
+import { gitlabApiOf, reportContextOf, scopeOf } from '../approval/deps.ts';
 import { writeRequestEvidence } from '../approval/evidence.ts';
 import { verifyOwnEvidenceToken } from '../approval/own-token.ts';
 import { isOamError } from '../errors.ts';
@@ -33,15 +33,7 @@ export async function runRequest(deps: CommandDeps): Promise<number> {
   const step = approvalStepOf(target.file.steps, target.component);
   const requested = describeRequestedAccess(target.component, target.trait);
   const api = gitlabApiOf(deps);
-  const report = {
-    api,
-    projectId: own.claims.project_id ?? ctx.projectId,
-    mergeRequestIid: ctx.mergeRequestIid,
-    commitSha: own.claims.sha ?? ctx.commitSha,
-    outDir: options.outDir,
-    log,
-    now: deps.now,
-  };
+  const report = reportContextOf(deps, api, scopeOf(deps, own.claims));
   const base = {
     component: target.component.name,
     own,
@@ -56,7 +48,7 @@ export async function runRequest(deps: CommandDeps): Promise<number> {
   let matched: string[] = [];
   try {
     await log.section('conditions', () => {
-      const decision = evaluatePolicies(target.file, target.component, target.trait, own.claims);
+      const decision = evaluatePolicies(target.file, target.component, target.trait, own.claims, { checkComponentEnvironment: false });
       for (const r of decision.results) log.info(`${r.ok ? 'pass' : 'FAIL'} ${r.name}`);
       assertAllowed(decision, target.file);
       matched = decision.results.map((r) => r.name);

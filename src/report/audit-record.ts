@@ -5,7 +5,7 @@
  * so a secret cannot end up here by accident.
  */
 import { join } from 'node:path';
-import { writeFileAtomic } from '../approval/safe-files.ts';
+import { writeOutFile } from '../approval/safe-files.ts';
 import type { ErrorCode } from '../errors.ts';
 import type { Person, ReportState } from './report-state.ts';
 
@@ -134,6 +134,6 @@ export function buildAuditRecord(state: ReportState, now: Date): AuditRecord {
 /** Write `<outDir>/audit.json` atomically; returns its path. */
 export async function writeAuditRecord(outDir: string, record: AuditRecord): Promise<string> {
   const path = join(outDir, AUDIT_FILE);
-  await writeFileAtomic(path, `${JSON.stringify(record, null, 2)}\n`);
+  await writeOutFile(outDir, path, `${JSON.stringify(record, null, 2)}\n`, 'audit record');
   return path;
 }

@@ -5,8 +5,8 @@
  */
 import type { AccessFile, Component, CredentialTrait } from '../access-file/model.ts';
 import type { CommandDeps } from '../approval/deps.ts';
-import { gitlabApiOf } from '../approval/deps.ts';
-import type { ApprovalOutcome } from '../approval/verify-for-grant.ts';
+import { gitlabApiOf, reportContextOf, scopeOf } from '../approval/deps.ts';
+import { type ApprovalOutcome, partialOutcomeOf } from '../approval/verify-for-grant.ts';
 import { isOamError } from '../errors.ts';
 import type { Decision } from '../policy/evaluate.ts';
 import { describeRequestedAccess } from '../providers/requested-access.ts';
@@ -36,15 +36,7 @@ function isRequired(component: Component): boolean {
 }
 
 function reportContext(deps: CommandDeps, token: VerifiedToken) {
-  return {
-    api: gitlabApiOf(deps),
-    projectId: token.claims.project_id ?? deps.ctx.projectId,
-    mergeRequestIid: deps.ctx.mergeRequestIid,
-    commitSha: token.claims.sha ?? deps.ctx.commitSha,
-    outDir: deps.options.outDir,
-    log: deps.log,
-    now: deps.now,
-  };
+  return reportContextOf(deps, gitlabApiOf(deps), scopeOf(deps, token.claims));
 }
 
 function matchedPolicies(decision: Decision | undefined): string[] {
@@ -89,6 +81,8 @@ export async function reportGrant(deps: CommandDeps, input: GrantReportInput): P
  */
 export async function reportGrantDenied(deps: CommandDeps, target: GrantReportTarget, token: VerifiedToken, error: unknown): Promise<void> {
   if (!isOamError(error) || error.exitCode !== 3) return;
+  // What had been verified before the refusal: shown next to it, never more than was checked.
+  const partial = partialOutcomeOf(error);
   const state = buildReportState({
     component: target.component.name,
     own: token,
@@ -96,8 +90,8 @@ export async function reportGrantDenied(deps: CommandDeps, target: GrantReportTa
     requested: describeRequestedAccess(target.component, target.trait),
     accessFileDigest: target.file.digest,
     step: target.file.steps.find((s) => s.component === target.component.name),
-    request: undefined,
-    approvals: [],
+    request: partial?.request,
+    approvals: partial?.approvals ?? [],
     matchedPolicies: [],
     outcome: { kind: 'denied', code: error.code, message: error.message, stage: 'grant', actor: personOf(token.claims), job: jobRefOf(deps.ctx.serverUrl, token.claims), at: deps.now() },
   });

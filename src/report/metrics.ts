@@ -4,7 +4,7 @@
  * so the MR widget shows how long the gate took.
  */
 import { join } from 'node:path';
-import { writeFileAtomic } from '../approval/safe-files.ts';
+import { writeOutFile } from '../approval/safe-files.ts';
 import { approvalLatency } from './audit-record.ts';
 import type { ReportState } from './report-state.ts';
 
@@ -37,6 +37,6 @@ export function renderMetrics(state: ReportState): string {
 /** Write `<outDir>/metrics.txt`; returns its path. */
 export async function writeMetrics(outDir: string, state: ReportState): Promise<string> {
   const path = join(outDir, METRICS_FILE);
-  await writeFileAtomic(path, renderMetrics(state));
+  await writeOutFile(outDir, path, renderMetrics(state), 'metrics report');
   return path;
 }

@@ -9,14 +9,17 @@ import { OamError } from '../errors.ts';
 import { type GitlabApi, GitlabApiError } from '../lib/gitlab-api.ts';
 import type { Logger } from '../lib/log.ts';
 import { NO_API_HINT } from '../approval/lookups.ts';
+import type { MergeRequestRef } from '../approval/merge-requests.ts';
 import { isNoteFor, renderNote, renderSummary } from './render-note.ts';
 import type { ReportState } from './report-state.ts';
 
 export interface PublishInput {
   readonly api: GitlabApi | undefined;
   readonly state: ReportState;
+  /** The pipeline's project: commit comments go here. */
   readonly projectId: string | undefined;
-  readonly mergeRequestIid: string | undefined;
+  /** The MR the note goes to, in the MR's own project (not the fork's in a fork MR pipeline). */
+  readonly mergeRequest: MergeRequestRef | undefined;
   readonly commitSha: string | undefined;
   /** The component's mr-audit trait says `required: true`: failing to post is an error. */
   readonly required: boolean;
@@ -64,16 +67,16 @@ function fail(input: PublishInput, why: string, hint: string, cause?: unknown): 
  * ERR_REPORT_FAILED only when `required` and the note could not be posted.
  */
 export async function publishReport(input: PublishInput): Promise<PublishResult> {
-  const { api, projectId, mergeRequestIid, commitSha, log } = input;
+  const { api, projectId, mergeRequest, commitSha, log } = input;
   if (!api) return fail(input, 'no OAM_GITLAB_TOKEN', NO_API_HINT);
-  if (!projectId) return fail(input, 'CI_PROJECT_ID is unset', 'run inside a GitLab job');
   const body = renderNote(input.state);
   try {
-    if (mergeRequestIid) {
-      const result = await postNote(api, input, projectId, mergeRequestIid, body);
-      log.info(`${result.kind === 'note-edited' ? 'updated' : 'created'} the audit note on merge request !${mergeRequestIid}`);
+    if (mergeRequest) {
+      const result = await postNote(api, input, mergeRequest.projectId, mergeRequest.iid, body);
+      log.info(`${result.kind === 'note-edited' ? 'updated' : 'created'} the audit note on merge request !${mergeRequest.iid}`);
       return result;
     }
+    if (!projectId) return fail(input, 'CI_PROJECT_ID is unset', 'run inside a GitLab job');
     if (commitSha) {
       await api.createCommitComment(projectId, commitSha, body);
       log.info(`no merge request in this pipeline: commented on commit ${commitSha.slice(0, 12)}`);

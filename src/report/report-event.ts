@@ -4,6 +4,7 @@
  * can stop before the dotenv when a required note failed (publishReport
  * throws in that case, before any file is written).
  */
+import type { MergeRequestRef } from '../approval/merge-requests.ts';
 import type { GitlabApi } from '../lib/gitlab-api.ts';
 import type { Logger } from '../lib/log.ts';
 import { buildAuditRecord, writeAuditRecord } from './audit-record.ts';
@@ -15,7 +16,7 @@ export interface ReportEventInput {
   readonly state: ReportState;
   readonly api: GitlabApi | undefined;
   readonly projectId: string | undefined;
-  readonly mergeRequestIid: string | undefined;
+  readonly mergeRequest: MergeRequestRef | undefined;
   readonly commitSha: string | undefined;
   readonly required: boolean;
   readonly outDir: string;

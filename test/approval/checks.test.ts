@@ -65,8 +65,25 @@ describe('checkEligibility', () => {
     const s = step({ approvers: { users: ['alice'], groups: ['acme/sre'] } });
     await assert.rejects(checkEligibility(s, claims({ user_login: 'mallory', user_id: '66' }), lookups({ members: { 'acme/sre': ['77'] } }), SRC), {
       code: 'ERR_APPROVER_NOT_ALLOWED',
-      message: `${SRC}: mallory may not approve step approve-deploy-prod (approvers.users: alice; approvers.groups: acme/sre)`,
+      message: `${SRC}: mallory may not approve step approve-deploy-prod (approvers.users: alice; approvers.groups: acme/sre (direct members, Developer (30) or higher))`,
     });
+  });
+  it('refuses a Guest or Reporter of a listed group, and says so', async () => {
+    const s = step({ approvers: { users: [], groups: ['acme/sre'] } });
+    for (const [level, name] of [[10, 'Guest (10)'], [20, 'Reporter (20)']] as const) {
+      const l = lookups({ members: { 'acme/sre': ['77'] }, levels: { 'acme/sre': { '77': level } } });
+      await assert.rejects(checkEligibility(s, claims({ user_login: 'carol', user_id: '77' }), l, SRC), {
+        code: 'ERR_APPROVER_NOT_ALLOWED',
+        message: `${SRC}: carol may not approve step approve-deploy-prod (approvers.users: none; approvers.groups: acme/sre (direct members, Developer (30) or higher)); ${name} of acme/sre, below Developer (30)`,
+      });
+    }
+  });
+  it('accepts a direct Developer and anyone above', async () => {
+    const s = step({ approvers: { users: [], groups: ['acme/sre'] } });
+    for (const level of [30, 40, 50]) {
+      const l = lookups({ members: { 'acme/sre': ['77'] }, levels: { 'acme/sre': { '77': level } } });
+      assert.deepEqual(await checkEligibility(s, claims({ user_login: 'carol', user_id: '77' }), l, SRC), { via: 'group', group: 'acme/sre' });
+    }
   });
   it('fails closed when group membership cannot be checked', async () => {
     const s = step({ approvers: { users: [], groups: ['acme/sre'] } });
@@ -74,7 +91,7 @@ describe('checkEligibility', () => {
       assert.equal(error.code, 'ERR_APPROVER_NOT_ALLOWED');
       assert.equal(
         error.message,
-        `${SRC}: carol may not approve step approve-deploy-prod (approvers.users: none; approvers.groups: acme/sre); cannot check membership of acme/sre: no OAM_GITLAB_TOKEN, so the GitLab API cannot be asked`,
+        `${SRC}: carol may not approve step approve-deploy-prod (approvers.users: none; approvers.groups: acme/sre (direct members, Developer (30) or higher)); cannot check membership of acme/sre: no OAM_GITLAB_TOKEN, so the GitLab API cannot be asked`,
       );
       assert.match(error.hint ?? '', /OAM_GITLAB_TOKEN/);
       return true;
@@ -93,11 +110,30 @@ describe('checkSeparation', () => {
   it('refuses the merge request author', async () => {
     await assert.rejects(
       checkSeparation(step(), claims({ user_id: '7', user_login: 'alice' }), { requester }, lookups({ mrAuthor: { id: '7', username: 'alice' } }), SRC),
-      { code: 'ERR_APPROVAL_SELF', message: `${SRC}: alice wrote the merge request and may not approve it (forbid: mrAuthor)` },
+      { code: 'ERR_APPROVAL_SELF', message: `${SRC}: alice wrote merge request !7 and may not approve it (forbid: mrAuthor)` },
     );
   });
-  it('has nothing to check for mrAuthor without a merge request', async () => {
+  it('refuses the author of any of the merge requests of the change (e.g. after the merge)', async () => {
+    const l = lookups({ mrAuthors: [{ iid: '3', id: '8', username: 'erin' }, { iid: '9', id: '7', username: 'alice' }] });
+    await assert.rejects(checkSeparation(step(), claims({ user_id: '7', user_login: 'alice' }), { requester }, l, SRC), {
+      code: 'ERR_APPROVAL_SELF',
+      message: `${SRC}: alice wrote merge request !9 and may not approve it (forbid: mrAuthor)`,
+    });
+  });
+  it('has nothing to check for mrAuthor when the change has no merge request', async () => {
     await checkSeparation(step(), claims({ user_id: '7', user_login: 'alice' }), { requester }, lookups(), SRC);
+  });
+  it('fails closed with a hint when the merge requests cannot be looked up', async () => {
+    const l = lookups({ failing: 'cannot find the merge requests of commit aaaaaaaaaaaa: GitLab API commit merge requests: HTTP 403' });
+    await assert.rejects(checkSeparation(step(), claims({ user_id: '7', user_login: 'alice' }), { requester }, l, SRC), {
+      code: 'ERR_APPROVAL_SELF',
+      message: `${SRC}: cannot check that alice is not the merge request author: cannot find the merge requests of commit aaaaaaaaaaaa: GitLab API commit merge requests: HTTP 403`,
+      hint: 'check that OAM_GITLAB_TOKEN may read this project',
+    });
+    await assert.rejects(checkSeparation(step({ forbid: ['commitAuthor'] }), claims({ user_id: '7', user_login: 'alice' }), { requester }, l, SRC), {
+      code: 'ERR_APPROVAL_SELF',
+      message: `${SRC}: cannot check that alice authored no commit: cannot find the merge requests of commit aaaaaaaaaaaa: GitLab API commit merge requests: HTTP 403`,
+    });
   });
   it('fails closed on mrAuthor without the API', async () => {
     await assert.rejects(checkSeparation(step(), claims({ user_id: '7', user_login: 'alice' }), { requester }, lookups({ unavailable: true }), SRC), {

@@ -3,9 +3,18 @@ import { mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { readApprovalEvidence, readRequestEvidence, writeApprovalEvidence } from '../../src/approval/evidence.ts';
+import { readApprovalEvidence, readRequestEvidence, writeApprovalEvidence, writeRequestEvidence } from '../../src/approval/evidence.ts';
 
 const outDir = () => join(mkdtempSync(join(tmpdir(), 'oam-evidence-')), '.oam-grant');
+const request = {
+  version: 1,
+  kind: 'request',
+  component: 'c',
+  token: 'x.y.z',
+  requested: { component: 'c', provider: 'aws-sts', roleArn: 'arn:aws:iam::1:role/r', durationSeconds: 900, scopeDigest: 'd', scopeSummary: 's' },
+  accessFileDigest: 'd',
+  createdAt: '2026-01-01T00:00:00Z',
+} as const;
 const approval = { version: 1, kind: 'approval', component: 'c', step: 's', token: 'x.y.z', reason: 'OPS-1', createdAt: '2026-01-01T00:00:00Z' } as const;
 
 describe('evidence files', () => {
@@ -56,5 +65,49 @@ describe('evidence files', () => {
     const elsewhere = mkdtempSync(join(tmpdir(), 'oam-elsewhere-'));
     symlinkSync(elsewhere, join(dir, 'approvals'));
     await assert.rejects(readApprovalEvidence(dir), { code: 'ERR_APPROVAL_INVALID', message: `${join(dir, 'approvals')}: is a symbolic link` });
+  });
+
+  // Regressions: these escaped as plain errors and printed error[INTERNAL] ... this is a bug.
+  it('refuses an out-dir that is a symlink, for reading and for writing', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'oam-evidence-'));
+    const elsewhere = mkdtempSync(join(tmpdir(), 'oam-elsewhere-'));
+    mkdirSync(join(elsewhere, 'approvals'));
+    const dir = join(root, '.oam-grant');
+    symlinkSync(elsewhere, dir);
+    const message = `${dir}: is a symbolic link`;
+    await assert.rejects(readRequestEvidence(dir), { code: 'ERR_APPROVAL_INVALID', message });
+    await assert.rejects(readApprovalEvidence(dir), { code: 'ERR_APPROVAL_INVALID', message });
+    await assert.rejects(writeApprovalEvidence(dir, '901', approval), {
+      code: 'ERR_EXPORT_FAILED',
+      message: `cannot write the approval evidence ${join(dir, 'approvals/901.json')}: ${dir}: is a symbolic link`,
+    });
+    await assert.rejects(writeRequestEvidence(dir, request), {
+      code: 'ERR_EXPORT_FAILED',
+      message: `cannot write the request evidence ${join(dir, 'request.json')}: ${dir}: is a symbolic link`,
+    });
+  });
+
+  it('maps file system errors to a code naming the file (out-dir is a regular file)', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'oam-evidence-')), '.oam-grant');
+    writeFileSync(dir, 'not a directory');
+    await assert.rejects(readRequestEvidence(dir), {
+      code: 'ERR_APPROVAL_INVALID',
+      message: `${join(dir, 'request.json')}: cannot be read: a parent is not a directory (ENOTDIR)`,
+    });
+    await assert.rejects(readApprovalEvidence(dir), {
+      code: 'ERR_APPROVAL_INVALID',
+      message: `${join(dir, 'approvals')}: cannot be read: a parent is not a directory (ENOTDIR)`,
+    });
+    await assert.rejects(writeApprovalEvidence(dir, '901', approval), (error: Error & { code?: string }) => {
+      assert.equal(error.code, 'ERR_EXPORT_FAILED');
+      assert.match(error.message, /^cannot write the approval evidence .*approvals\/901\.json: .*\((ENOTDIR|EEXIST)\)$/);
+      return true;
+    });
+  });
+
+  it('refuses a request.json that is a directory', async () => {
+    const dir = outDir();
+    mkdirSync(join(dir, 'request.json'), { recursive: true });
+    await assert.rejects(readRequestEvidence(dir), { code: 'ERR_APPROVAL_INVALID', message: `${join(dir, 'request.json')}: is not a regular file` });
   });
 });

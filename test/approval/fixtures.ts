@@ -1,6 +1,7 @@
 /** Shared builders for approval unit tests: claims and steps as the model holds them. */
 import type { ApprovalStep } from '../../src/access-file/model.ts';
-import type { ApprovalLookups, Lookup } from '../../src/approval/lookups.ts';
+import { type ApprovalLookups, type Lookup, type MergeRequestAuthor, NO_API_HINT } from '../../src/approval/lookups.ts';
+import type { GitlabMember } from '../../src/lib/gitlab-api.ts';
 import { type GitlabClaims, toGitlabClaims } from '../../src/token/claims.ts';
 
 export function claims(overrides: Record<string, unknown> = {}): GitlabClaims {
@@ -38,30 +39,46 @@ export function step(overrides: Partial<ApprovalStep> = {}): ApprovalStep {
   };
 }
 
-/** Lookups answering from fixed facts; `unavailable` plays "no OAM_GITLAB_TOKEN". */
+/** Lookups answering from fixed facts; `unavailable` plays "no OAM_GITLAB_TOKEN", `failing` an API that refuses. */
 export function lookups(facts: {
+  /** Group path -> direct members (user ids), Developer unless `levels` says otherwise. */
   members?: Record<string, string[]>;
+  /** Group path -> user id -> access level. */
+  levels?: Record<string, Record<string, number>>;
   mrAuthor?: { id: string; username: string };
+  /** Several MRs (e.g. every MR that contains a merged commit). */
+  mrAuthors?: { iid: string; id: string; username: string }[];
   commitEmails?: string[];
   unavailable?: boolean;
+  failing?: string;
 } = {}): ApprovalLookups & { asked: string[] } {
   const asked: string[] = [];
-  const noApi = { ok: false, why: 'no OAM_GITLAB_TOKEN, so the GitLab API cannot be asked' } as const;
+  const noApi = { ok: false, why: 'no OAM_GITLAB_TOKEN, so the GitLab API cannot be asked', hint: NO_API_HINT } as const;
+  const down = (): Lookup<never> | undefined =>
+    facts.unavailable ? noApi : facts.failing ? { ok: false, why: facts.failing, hint: 'check that OAM_GITLAB_TOKEN may read this project' } : undefined;
   return {
     asked,
-    async isActiveGroupMember(group, userId): Promise<Lookup<boolean>> {
+    async groupMembership(group, userId): Promise<Lookup<GitlabMember | undefined>> {
       asked.push(`member ${group} ${userId}`);
-      if (facts.unavailable) return noApi;
-      return { ok: true, value: (facts.members?.[group] ?? []).includes(userId) };
+      const failed = down();
+      if (failed) return failed;
+      if (!(facts.members?.[group] ?? []).includes(userId)) return { ok: true, value: undefined };
+      return { ok: true, value: { state: 'active', accessLevel: facts.levels?.[group]?.[userId] ?? 30 } };
     },
-    async mergeRequestAuthor() {
-      asked.push('mrAuthor');
-      if (facts.unavailable) return noApi;
-      return { ok: true, value: facts.mrAuthor };
+    async mergeRequestAuthors(): Promise<Lookup<readonly MergeRequestAuthor[]>> {
+      asked.push('mrAuthors');
+      const failed = down();
+      if (failed) return failed;
+      const all = [
+        ...(facts.mrAuthor ? [{ iid: '7', ...facts.mrAuthor }] : []),
+        ...(facts.mrAuthors ?? []),
+      ];
+      return { ok: true, value: all.map(({ iid, id, username }) => ({ mergeRequest: { projectId: '1217', iid }, author: { id, username } })) };
     },
-    async commitAuthorEmails() {
+    async commitAuthorEmails(): Promise<Lookup<readonly string[]>> {
       asked.push('commitEmails');
-      if (facts.unavailable) return noApi;
+      const failed = down();
+      if (failed) return failed;
       return { ok: true, value: facts.commitEmails ?? [] };
     },
   };

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { ApprovalStep } from '../../src/access-file/model.ts';
 import { writeApprovalEvidence, writeRequestEvidence } from '../../src/approval/evidence.ts';
-import { verifyApprovalsForGrant } from '../../src/approval/verify-for-grant.ts';
+import { partialOutcomeOf, verifyApprovalsForGrant, verifyVisibleApprovals } from '../../src/approval/verify-for-grant.ts';
+import { verifyRequest } from '../../src/approval/verify-request.ts';
 import { httpGet } from '../../src/lib/http.ts';
 import { describeRequestedAccess } from '../../src/providers/requested-access.ts';
 import type { TokenVerifier } from '../../src/token/types.ts';
@@ -119,7 +120,7 @@ describe('verifyApprovalsForGrant', () => {
     await writeApproval(ALICE, '900');
     await assert.rejects(verify(makeStep(), lookups({ mrAuthor: { id: '43', username: 'alice' } })), {
       code: 'ERR_APPROVAL_SELF',
-      message: `${approvalPath('900')}: alice wrote the merge request and may not approve it (forbid: mrAuthor)`,
+      message: `${approvalPath('900')}: alice wrote merge request !7 and may not approve it (forbid: mrAuthor)`,
     });
   });
 
@@ -267,5 +268,42 @@ describe('verifyApprovalsForGrant', () => {
     await writeRequest();
     await writeApproval(ALICE, '800');
     await assert.rejects(verify(), { code: 'ERR_APPROVAL_INVALID', message: `${approvalPath('800')}: job 800 cannot both request (or grant) and approve` });
+  });
+
+  it('keeps what it verified before refusing, for the denial note and audit record', async () => {
+    await writeRequest();
+    await writeApproval(ALICE, '900');
+    const step = makeStep({ minApprovals: 2 });
+    const error = await verify(step).then(
+      () => assert.fail('expected a refusal'),
+      (e: unknown) => e,
+    );
+    assert.equal((error as { code?: string }).code, 'ERR_APPROVAL_MISSING');
+    const partial = partialOutcomeOf(error);
+    assert.equal(partial?.request?.token.claims.user_login, 'dev');
+    assert.deepEqual(partial?.approvals.map((a) => a.token.claims.user_login), ['alice']);
+    // A refusal on the request itself leaves no request and no approvals.
+    rmSync(requestPath());
+    const missing = await verify(step).then(
+      () => assert.fail('expected a refusal'),
+      (e: unknown) => e,
+    );
+    assert.deepEqual(partialOutcomeOf(missing), { step, request: undefined, approvals: [] });
+    assert.equal(partialOutcomeOf(new Error('other')), undefined);
+  });
+
+  it('shows an approve job the other valid approvals of its out-dir, skipping its own file and bad ones', async () => {
+    await writeRequest();
+    await writeApproval(ALICE, '900');
+    await writeApproval(MALLORY, '901');
+    await writeApproval(BOB, '902');
+    const step = makeStep({ minApprovals: 2 });
+    const file = accessFile({ components: [comp], steps: [step] });
+    const own = await verifier.verify(await evidenceToken({ ...BOB, job_id: '902' }, now - 60), { audience: 'oam-grant', purpose: 'exchange', source: 'OAM_EVIDENCE_TOKEN' });
+    const request = await verifyRequest({ file, component: comp, trait }, own, outDir, verifier);
+    const visible = await verifyVisibleApprovals({ step, component: comp, own, request, outDir, verifier, lookups: lookups(), now: () => new Date() });
+    assert.deepEqual(visible.approvals.map((a) => a.token.claims.user_login), ['alice']);
+    assert.deepEqual(visible.skipped.map((x) => x.path), [approvalPath('901')]);
+    assert.match(visible.skipped[0]?.message ?? '', /mallory may not approve step/);
   });
 });

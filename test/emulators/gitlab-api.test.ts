@@ -5,6 +5,9 @@ import { type GitlabApi, startGitlabApi } from './gitlab-api.ts';
 
 const TOKEN = 'glpat-test-token';
 const SHA = 'a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2';
+const FEATURE_SHA = 'f'.repeat(40);
+const MERGE_SHA = 'e'.repeat(40);
+const LONE_SHA = 'd'.repeat(40);
 
 /** The HTTP status of a gitbeaker error, read the way the product will read it. */
 function statusOf(err: unknown): number | undefined {
@@ -27,7 +30,7 @@ describe('gitlab api emulator', () => {
       ],
       groups: [
         { path: 'acme', memberUserIds: [46], accessLevel: 50 },
-        { path: 'acme/sre', memberUserIds: [45], accessLevel: 40 },
+        { path: 'acme/sre', memberUserIds: [45, 42], accessLevel: 40, accessLevels: { 42: 10 } },
       ],
       projects: [{ id: '1217', path: 'acme/payments' }],
       mergeRequests: [
@@ -37,7 +40,16 @@ describe('gitlab api emulator', () => {
           authorUsername: 'dev',
           commits: [{ sha: SHA, authorEmail: 'dev@example.com', committerEmail: 'ci@example.com' }],
         },
+        {
+          projectId: '1217',
+          iid: 9,
+          authorUsername: 'carol',
+          state: 'merged',
+          commits: [{ sha: FEATURE_SHA, authorEmail: 'carol@example.com' }],
+          mergeCommit: { sha: MERGE_SHA, authorEmail: 'dan@example.com' },
+        },
       ],
+      commits: [{ projectId: 'acme/payments', commit: { sha: LONE_SHA, authorEmail: 'dan@example.com', committerEmail: 'web@example.com' } }],
     });
     gitlab = new Gitlab({ host: api.url, token: TOKEN });
   });
@@ -107,6 +119,27 @@ describe('gitlab api emulator', () => {
     await assert.rejects(gitlab.MergeRequests.show(1217, 8), (err: unknown) => statusOf(err) === 404);
   });
 
+  it('shows commits and finds the merge requests that contain one, merged ones by their merge commit too', async () => {
+    const lone = await gitlab.Commits.show('acme/payments', LONE_SHA);
+    assert.deepEqual([lone.id, lone.author_email, lone.committer_email], [LONE_SHA, 'dan@example.com', 'web@example.com']);
+    const feature = await gitlab.Commits.show(1217, FEATURE_SHA);
+    assert.equal(feature.author_email, 'carol@example.com');
+    await assert.rejects(gitlab.Commits.show(1217, '0'.repeat(40)), (err: unknown) => statusOf(err) === 404);
+
+    const byMerge = await gitlab.Commits.allMergeRequests(1217, MERGE_SHA);
+    assert.deepEqual(
+      byMerge.map((m) => [m.project_id, m.iid, m.state, m.author.username, m.merge_commit_sha]),
+      [[1217, 9, 'merged', 'carol', MERGE_SHA]],
+    );
+    assert.equal(api.calls.at(-1)!.path, `/api/v4/projects/1217/repository/commits/${MERGE_SHA}/merge_requests`);
+    const byCommit = await gitlab.Commits.allMergeRequests('acme/payments', SHA);
+    assert.deepEqual(
+      byCommit.map((m) => [m.iid, m.state, m.author.username]),
+      [[7, 'opened', 'dev']],
+    );
+    assert.deepEqual(await gitlab.Commits.allMergeRequests(1217, LONE_SHA), []);
+  });
+
   it('comments on a commit', async () => {
     const comment = await gitlab.Commits.createComment(1217, SHA, 'granted');
     assert.equal(comment.note, 'granted');
@@ -118,19 +151,24 @@ describe('gitlab api emulator', () => {
     assert.equal(api.commitComments(1217, SHA).length, 1);
   });
 
-  it('answers inherited group membership and user look-ups', async () => {
-    const carol = await gitlab.GroupMembers.show('acme/sre', 45, { includeInherited: true });
+  it('answers direct and inherited group membership with access levels, and user look-ups', async () => {
+    const carol = await gitlab.GroupMembers.show('acme/sre', 45);
     assert.equal(carol.username, 'carol');
     assert.equal(carol.access_level, 40);
     assert.equal(carol.state, 'active');
-    assert.equal(api.calls.at(-1)!.path, '/api/v4/groups/acme%2Fsre/members/all/45');
+    assert.equal(api.calls.at(-1)!.path, '/api/v4/groups/acme%2Fsre/members/45');
+    const guest = await gitlab.GroupMembers.show('acme/sre', 42);
+    assert.equal(guest.access_level, 10, 'per-member level overrides the group default');
+    // dan is a member of the parent group only: members/all sees him, members/ does not.
+    await assert.rejects(gitlab.GroupMembers.show('acme/sre', 46), (err: unknown) => statusOf(err) === 404);
     const dan = await gitlab.GroupMembers.show('acme/sre', 46, { includeInherited: true });
     assert.equal(dan.access_level, 50, 'inherited from acme');
+    assert.equal(api.calls.at(-1)!.path, '/api/v4/groups/acme%2Fsre/members/all/46');
     await assert.rejects(
-      gitlab.GroupMembers.show('acme/sre', 42, { includeInherited: true }),
+      gitlab.GroupMembers.show('acme/sre', 43, { includeInherited: true }),
       (err: unknown) => statusOf(err) === 404,
     );
-    const res = await fetch(`${api.url}/api/v4/groups/acme%2Fsre/members/all/42`, { headers: { 'private-token': TOKEN } });
+    const res = await fetch(`${api.url}/api/v4/groups/acme%2Fsre/members/all/43`, { headers: { 'private-token': TOKEN } });
     assert.deepEqual([res.status, await res.json()], [404, { message: '404 Not found' }]);
 
     const users = await gitlab.Users.all({ username: 'carol' });

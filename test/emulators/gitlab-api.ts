@@ -3,7 +3,8 @@ import { listenLoopback, sendJson } from './server.ts';
 
 /**
  * A GitLab REST API v4 emulator on loopback: merge request notes, merge
- * requests and their commits, commit comments, inherited group membership and
+ * requests and their commits, commits and the MRs that contain them, commit
+ * comments, direct and inherited group membership with access levels, and
  * user look-up, with GitLab's JSON shapes, errors and offset pagination (what
  * @gitbeaker/rest 43.8.0 follows: the `link` header's rel="next").
  * As on GitLab, a JOB-TOKEN may only read (MRs, notes): posting a note with it
@@ -50,19 +51,35 @@ export interface ApiUser {
 }
 
 export interface ApiGroup {
-  /** Full path, e.g. `acme/sre`; members of `acme` are members of `acme/sre` too (members/all). */
+  /**
+   * Full path, e.g. `acme/sre`. `members/:user_id` answers direct members only;
+   * `members/all/:user_id` also members of ancestor groups (`acme`), as GitLab does.
+   */
   readonly path: string;
   readonly id?: number;
   readonly memberUserIds: number[];
   /** GitLab access level of every member (default 30, Developer). */
   readonly accessLevel?: number;
+  /** Per-member access levels (10 Guest, 20 Reporter, 30 Developer, 40 Maintainer, 50 Owner), overriding `accessLevel`. */
+  readonly accessLevels?: Readonly<Record<number, number>>;
+}
+
+export interface ApiCommit {
+  readonly sha: string;
+  readonly authorEmail: string;
+  readonly committerEmail?: string;
+  readonly authorName?: string;
 }
 
 export interface ApiMergeRequest {
   readonly projectId: string;
   readonly iid: number;
   readonly authorUsername: string;
-  readonly commits?: { sha: string; authorEmail: string; committerEmail?: string; authorName?: string }[];
+  /** Default `opened`. */
+  readonly state?: 'opened' | 'merged' | 'closed';
+  readonly commits?: ApiCommit[];
+  /** The merge (or squash) commit on the target branch once merged: `commits/:sha/merge_requests` finds the MR by it too. */
+  readonly mergeCommit?: ApiCommit;
 }
 
 export interface GitlabApiOptions {
@@ -72,6 +89,8 @@ export interface GitlabApiOptions {
   readonly groups?: ApiGroup[];
   /** When given, only these MRs exist (others answer 404); otherwise any MR exists, authored by `dev`. */
   readonly mergeRequests?: ApiMergeRequest[];
+  /** Commits outside any MR (e.g. pushed straight to a branch), for `repository/commits/:sha`, keyed by project id. */
+  readonly commits?: { readonly projectId: string; readonly commit: ApiCommit }[];
   /** Numeric id and path of the same project, so `1217` and `acme%2Fpayments` reach the same data. */
   readonly projects?: { id: string; path: string }[];
   /** The user notes and comments are posted as (default: a project bot, as a project access token posts). */
@@ -205,21 +224,67 @@ export async function startGitlabApi(opts: GitlabApiOptions = {}): Promise<Gitla
   const userNamed = (username: string): ApiUser =>
     users.find((u) => u.username === username) ?? { id: 1000 + users.length, username };
 
-  const groupMembers = (groupRef: string): { ids: Set<number>; level: Map<number, number> } => {
+  const groupMembers = (groupRef: string, inherited: boolean): { ids: Set<number>; level: Map<number, number> } => {
     const group = opts.groups?.find((g) => g.path === groupRef || String(g.id) === groupRef);
     if (!group) throw notFound('Group Not Found');
     const ids = new Set<number>();
     const level = new Map<number, number>();
-    // members/all includes members inherited from every ancestor group.
+    // members/all includes members inherited from every ancestor group; members/ only the group's own.
     for (const g of opts.groups ?? []) {
-      if (g.path === group.path || group.path.startsWith(`${g.path}/`)) {
+      if (g.path === group.path || (inherited && group.path.startsWith(`${g.path}/`))) {
         for (const id of g.memberUserIds) {
           ids.add(id);
-          level.set(id, Math.max(level.get(id) ?? 0, g.accessLevel ?? 30));
+          level.set(id, Math.max(level.get(id) ?? 0, g.accessLevels?.[id] ?? g.accessLevel ?? 30));
         }
       }
     }
     return { ids, level };
+  };
+
+  const commitJson = (project: string, c: ApiCommit, now: string) => ({
+    id: c.sha,
+    short_id: c.sha.slice(0, 8),
+    title: 'commit',
+    message: 'commit',
+    author_name: c.authorName ?? c.authorEmail.split('@')[0],
+    author_email: c.authorEmail,
+    committer_name: c.authorName ?? (c.committerEmail ?? c.authorEmail).split('@')[0],
+    committer_email: c.committerEmail ?? c.authorEmail,
+    created_at: now,
+    authored_date: now,
+    committed_date: now,
+    web_url: `${url}/${project}/-/commit/${c.sha}`,
+  });
+
+  const mrJson = (project: string, mr: ApiMergeRequest, now: string) => ({
+    id: 50000 + mr.iid,
+    iid: mr.iid,
+    project_id: Number.isNaN(Number(project)) ? project : Number(project),
+    title: `Merge request !${mr.iid}`,
+    state: mr.state ?? 'opened',
+    author: authorOf(userNamed(mr.authorUsername), url),
+    source_branch: 'feature',
+    target_branch: 'main',
+    sha: mr.commits?.at(-1)?.sha ?? null,
+    merge_commit_sha: mr.state === 'merged' ? (mr.mergeCommit?.sha ?? null) : null,
+    web_url: `${url}/${project}/-/merge_requests/${mr.iid}`,
+    created_at: now,
+    updated_at: now,
+  });
+
+  /** The project's MRs that contain the commit (as a commit of the MR or as its merge commit). */
+  const mergeRequestsOfCommit = (project: string, sha: string): ApiMergeRequest[] =>
+    (opts.mergeRequests ?? []).filter(
+      (m) => projectKey(m.projectId) === project && (m.commits?.some((c) => c.sha === sha) || m.mergeCommit?.sha === sha),
+    );
+
+  const findCommit = (project: string, sha: string): ApiCommit | undefined => {
+    for (const m of opts.mergeRequests ?? []) {
+      if (projectKey(m.projectId) !== project) continue;
+      const found = m.commits?.find((c) => c.sha === sha) ?? (m.mergeCommit?.sha === sha ? m.mergeCommit : undefined);
+      if (found) return found;
+    }
+    return opts.commits?.find((c) => projectKey(c.projectId) === project && c.commit.sha === sha)?.commit;
   };
 
   /** GitLab's offset pagination: x-* headers and a `link` header that gitbeaker's `.all()` follows. */
@@ -275,41 +340,12 @@ export async function startGitlabApi(opts: GitlabApiOptions = {}): Promise<Gitla
         const mr = findMr(project, iid);
         const kind = mrMatch[2];
         const noteId = mrMatch[3];
-        if (kind === undefined && method === 'GET') {
-          const author = userNamed(mr.authorUsername);
-          return sendJson(res, 200, {
-            id: 50000 + iid,
-            iid,
-            project_id: Number.isNaN(Number(project)) ? project : Number(project),
-            title: `Merge request !${iid}`,
-            state: 'opened',
-            author: authorOf(author, url),
-            source_branch: 'feature',
-            target_branch: 'main',
-            sha: mr.commits?.at(-1)?.sha ?? null,
-            web_url: `${url}/${project}/-/merge_requests/${iid}`,
-            created_at: now,
-            updated_at: now,
-          });
-        }
+        if (kind === undefined && method === 'GET') return sendJson(res, 200, mrJson(project, mr, now));
         if (kind === 'commits' && noteId === undefined && method === 'GET') {
           return sendPage(
             res,
             reqUrl,
-            [...(mr.commits ?? [])].reverse().map((c) => ({
-              id: c.sha,
-              short_id: c.sha.slice(0, 8),
-              title: 'commit',
-              message: 'commit',
-              author_name: c.authorName ?? c.authorEmail.split('@')[0],
-              author_email: c.authorEmail,
-              committer_name: c.authorName ?? (c.committerEmail ?? c.authorEmail).split('@')[0],
-              committer_email: c.committerEmail ?? c.authorEmail,
-              created_at: now,
-              authored_date: now,
-              committed_date: now,
-              web_url: `${url}/${project}/-/commit/${c.sha}`,
-            })),
+            [...(mr.commits ?? [])].reverse().map((c) => commitJson(project, c, now)),
           );
         }
         if (kind === 'notes') {
@@ -367,6 +403,18 @@ export async function startGitlabApi(opts: GitlabApiOptions = {}): Promise<Gitla
         }
         throw new ApiError(405, { message: '405 Method Not Allowed' });
       }
+      const commitMatch = /^repository\/commits\/([^/]+)(?:\/(merge_requests))?$/.exec(sub);
+      if (commitMatch && method === 'GET') {
+        const sha = safeDecode(commitMatch[1]!);
+        const commit = findCommit(project, sha);
+        if (!commit) throw notFound('Commit Not Found');
+        if (commitMatch[2] === undefined) return sendJson(res, 200, commitJson(project, commit, now));
+        return sendPage(
+          res,
+          reqUrl,
+          mergeRequestsOfCommit(project, sha).map((m) => mrJson(project, m, now)),
+        );
+      }
       const commentMatch = /^repository\/commits\/([^/]+)\/comments$/.exec(sub);
       if (commentMatch) {
         const key = commitKey(project, safeDecode(commentMatch[1]!));
@@ -395,10 +443,10 @@ export async function startGitlabApi(opts: GitlabApiOptions = {}): Promise<Gitla
     }
 
     if (resource === 'groups' && id !== undefined && method === 'GET') {
-      const memberMatch = /^members\/all\/(\d+)$/.exec(sub);
+      const memberMatch = /^members\/(all\/)?(\d+)$/.exec(sub);
       if (memberMatch) {
-        const { ids, level } = groupMembers(safeDecode(id));
-        const userId = Number(memberMatch[1]);
+        const { ids, level } = groupMembers(safeDecode(id), memberMatch[1] !== undefined);
+        const userId = Number(memberMatch[2]);
         const user = users.find((u) => u.id === userId);
         if (!ids.has(userId) || !user) throw notFound();
         return sendJson(res, 200, {

@@ -6,15 +6,18 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { DEFAULT_SHA, type EmbeddedDefault, startEmbeddedDefault } from '../emulators/index.ts';
+import { DEFAULT_SHA, DEFAULT_USERS, type EmbeddedDefault, startEmbeddedDefault } from '../emulators/index.ts';
 
 /** The bundle under test; OAM_GRANT_CLI points elsewhere when testing a private build. */
 const CLI = process.env.OAM_GRANT_CLI ?? resolve('dist/oam-grant.mjs');
 const API_TOKEN = 'glpat-approval-flow-secret-0001';
+/** MR !9 was merged: carol wrote its commit, dev opened it; the protected-branch pipeline runs at its merge commit. */
+const FEATURE_SHA = 'f'.repeat(40);
+const MERGE_SHA = 'e'.repeat(40);
 
 const ACCESS_FILE = `apiVersion: core.oam.dev/v1beta1
 kind: Application
@@ -43,6 +46,11 @@ spec:
       traits:
         - type: aws-sts
           properties: {roleArn: "arn:aws:iam::123456789012:role/ci-deploy"}
+    - name: release
+      type: gitlab-job
+      traits:
+        - type: aws-sts
+          properties: {roleArn: "arn:aws:iam::123456789012:role/ci-deploy"}
   policies:
     - name: protected-main
       type: gitlab-conditions
@@ -65,11 +73,19 @@ spec:
           component: pair
           approvers: {users: [alice, bob]}
           minApprovals: 2
+          forbid: [requester]
       - name: approve-by-group
         type: jit-approval
         properties:
           component: by-group
           approvers: {groups: [acme/sre]}
+          forbid: [requester]
+      - name: approve-release
+        type: jit-approval
+        properties:
+          component: release
+          approvers: {users: [alice, carol, dev]}
+          forbid: [requester, mrAuthor, commitAuthor]
 `;
 
 const DEV = { user_id: '42', user_login: 'dev', user_email: 'dev@example.com' };
@@ -126,7 +142,28 @@ describe('approval flow through the bundle', () => {
 
   before(async () => {
     assert.ok(existsSync(CLI), `${CLI} is missing: run npm run build`);
-    world = await startEmbeddedDefault({ gitlab: { tokens: [API_TOKEN] } });
+    world = await startEmbeddedDefault({
+      gitlab: {
+        tokens: [API_TOKEN],
+        users: DEFAULT_USERS.map((u) => ({ ...u })),
+        groups: [
+          // mallory is an Owner of the parent group only (inherited); bob is a Guest of acme/sre; carol a Developer.
+          { path: 'acme', memberUserIds: [46], accessLevel: 50 },
+          { path: 'acme/sre', memberUserIds: [45, 44], accessLevel: 30, accessLevels: { 44: 10 } },
+        ],
+        mergeRequests: [
+          { projectId: '1217', iid: 7, authorUsername: 'dev', commits: [{ sha: DEFAULT_SHA, authorEmail: 'dev@example.com', authorName: 'Dev Eloper' }] },
+          {
+            projectId: '1217',
+            iid: 9,
+            authorUsername: 'dev',
+            state: 'merged',
+            commits: [{ sha: FEATURE_SHA, authorEmail: 'carol@example.com' }],
+            mergeCommit: { sha: MERGE_SHA, authorEmail: 'bob@example.com' },
+          },
+        ],
+      },
+    });
   });
   after(async () => {
     // No secret — issued AWS credentials, the API token — in any output, any API request body, or any file but the dotenv.
@@ -140,9 +177,16 @@ describe('approval flow through the bundle', () => {
   });
 
   /** One pipeline: its id, and the jobs' environment. */
-  function newPipeline(options: { mr?: boolean; apiToken?: boolean } = {}) {
+  /**
+   * `sha`: the pipeline's commit (e.g. a merge commit); `claims`: more claims on every token of the
+   * pipeline (e.g. a fork's project_id); `env`: more variables for every job.
+   */
+  function newPipeline(
+    options: { mr?: boolean; apiToken?: boolean; sha?: string; claims?: Record<string, unknown>; env?: Record<string, string> } = {},
+  ) {
     const id = String(++pipeline);
     const dir = workspace();
+    const sha = options.sha ?? DEFAULT_SHA;
     const base = (jobId: string): Record<string, string | undefined> => ({
       CI_SERVER_URL: world.issuer.url,
       CI_API_V4_URL: `${world.gitlab.url}/api/v4`,
@@ -150,13 +194,15 @@ describe('approval flow through the bundle', () => {
       CI_PROJECT_PATH: 'acme/payments',
       CI_PIPELINE_ID: id,
       CI_JOB_ID: jobId,
-      CI_COMMIT_SHA: DEFAULT_SHA,
+      CI_COMMIT_SHA: sha,
       CI_MERGE_REQUEST_IID: options.mr === false ? undefined : '7',
       OAM_GITLAB_TOKEN: options.apiToken === false ? undefined : API_TOKEN,
       AWS_ENDPOINT_URL_STS: world.sts.url,
+      ...options.env,
     });
+    const common = { sha, ...options.claims };
     const evidence = (person: object, jobId: string, extra: Record<string, unknown> = {}, iat?: number) =>
-      world.issuer.mint({ ...person, pipeline_id: id, job_id: jobId, ...extra }, { aud: 'oam-grant', ttlSeconds: 3600, ...(iat ? { iat } : {}) });
+      world.issuer.mint({ ...person, ...common, pipeline_id: id, job_id: jobId, ...extra }, { aud: 'oam-grant', ttlSeconds: 3600, ...(iat ? { iat } : {}) });
     return {
       id,
       dir,
@@ -171,10 +217,11 @@ describe('approval flow through the bundle', () => {
         });
       },
       async grant(component: string, person: object = DEV) {
-        const token = await world.issuer.mint({ ...person, pipeline_id: id, job_id: '1000' });
+        const token = await world.issuer.mint({ ...person, ...common, pipeline_id: id, job_id: '1000' });
         return run(['grant', '--component', component], dir, { ...base('1000'), OAM_ID_TOKEN: token });
       },
       note: () => world.gitlab.notes('1217', 7).filter((n) => n.body.startsWith(`<!-- oam-grant:v1 pipeline=${id} `)),
+      comments: () => world.gitlab.commitComments('1217', sha).filter((c) => c.note.startsWith(`<!-- oam-grant:v1 pipeline=${id} `)),
       dotenv: () => existsSync(join(dir, 'oam-grant.env')),
       audit: () => JSON.parse(readFileSync(join(dir, '.oam-grant/audit.json'), 'utf8')),
     };
@@ -260,7 +307,7 @@ describe('approval flow through the bundle', () => {
   it('refuses the merge request author', async () => {
     const p = newPipeline();
     assert.equal((await p.request('deploy-prod', BOB)).status, 0);
-    refused(await p.approve('deploy-prod', DEV, '901', 'OPS-1'), 'ERR_APPROVAL_SELF', 'OAM_EVIDENCE_TOKEN: dev wrote the merge request and may not approve it (forbid: mrAuthor)');
+    refused(await p.approve('deploy-prod', DEV, '901', 'OPS-1'), 'ERR_APPROVAL_SELF', 'OAM_EVIDENCE_TOKEN: dev wrote merge request !7 and may not approve it (forbid: mrAuthor)');
   });
 
   it('refuses an approver who is not listed', async () => {
@@ -269,10 +316,15 @@ describe('approval flow through the bundle', () => {
     refused(await p.approve('deploy-prod', MALLORY, '901', 'OPS-1'), 'ERR_APPROVER_NOT_ALLOWED', 'OAM_EVIDENCE_TOKEN: mallory may not approve step approve-deploy-prod (approvers.users: alice, bob; approvers.groups: none)');
   });
 
-  it('accepts a member of an approver group and refuses a non-member', async () => {
+  it('accepts a direct Developer of an approver group; refuses a non-member, an inherited member and a Guest', async () => {
     const p = newPipeline();
     assert.equal((await p.request('by-group')).status, 0);
-    refused(await p.approve('by-group', ALICE, '901', undefined), 'ERR_APPROVER_NOT_ALLOWED', 'OAM_EVIDENCE_TOKEN: alice may not approve step approve-by-group (approvers.users: none; approvers.groups: acme/sre)');
+    const groups = 'approvers.groups: acme/sre (direct members, Developer (30) or higher)';
+    refused(await p.approve('by-group', ALICE, '901', undefined), 'ERR_APPROVER_NOT_ALLOWED', `OAM_EVIDENCE_TOKEN: alice may not approve step approve-by-group (approvers.users: none; ${groups})`);
+    // An Owner of the parent group `acme` is only an inherited member of acme/sre.
+    refused(await p.approve('by-group', MALLORY, '903', undefined), 'ERR_APPROVER_NOT_ALLOWED', `OAM_EVIDENCE_TOKEN: mallory may not approve step approve-by-group (approvers.users: none; ${groups})`);
+    refused(await p.approve('by-group', BOB, '904', undefined), 'ERR_APPROVER_NOT_ALLOWED', `OAM_EVIDENCE_TOKEN: bob may not approve step approve-by-group (approvers.users: none; ${groups}); Guest (10) of acme/sre, below Developer (30)`);
+    assert.ok(world.gitlab.calls.some((c) => c.path === '/api/v4/groups/acme%2Fsre/members/46'));
     const ok = await p.approve('by-group', CAROL, '902', undefined);
     assert.equal(ok.status, 0, ok.stderr);
     assert.match(ok.stderr, /approved by-group as carol \(member of acme\/sre\)/);
@@ -392,5 +444,94 @@ describe('approval flow through the bundle', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /warning: audit note not posted: no OAM_GITLAB_TOKEN/);
     assert.ok(p.dotenv());
+  });
+
+  it('after the merge, on the protected branch: mrAuthor and commitAuthor apply to the merged MR', async () => {
+    // No CI_MERGE_REQUEST_IID: a push pipeline at the merge commit of !9, started by bob who merged it.
+    const p = newPipeline({ mr: false, sha: MERGE_SHA });
+    assert.equal((await p.request('release', BOB)).status, 0);
+    refused(await p.approve('release', DEV, '901', undefined), 'ERR_APPROVAL_SELF', 'OAM_EVIDENCE_TOKEN: dev wrote merge request !9 and may not approve it (forbid: mrAuthor)');
+    refused(await p.approve('release', CAROL, '902', undefined), 'ERR_APPROVAL_SELF', 'OAM_EVIDENCE_TOKEN: carol authored or committed a commit of this change and may not approve it (forbid: commitAuthor)');
+    assert.ok(world.gitlab.calls.some((c) => c.path === `/api/v4/projects/1217/repository/commits/${MERGE_SHA}/merge_requests`));
+    assert.equal((await p.approve('release', ALICE, '903', undefined)).status, 0);
+    const grant = await p.grant('release', BOB);
+    assert.equal(grant.status, 0, grant.stderr);
+    assert.ok(p.dotenv());
+    // Without an MR variable the note is a commit comment.
+    assert.ok(p.comments().some((c) => c.note.includes('granted until')));
+  });
+
+  it('after the merge: fails closed when the MRs of the commit cannot be looked up, or without OAM_GITLAB_TOKEN', async () => {
+    const p = newPipeline({ mr: false, sha: MERGE_SHA });
+    assert.equal((await p.request('release', BOB)).status, 0);
+    world.gitlab.injectFaults({ status: 403, match: { pathIncludes: `/repository/commits/${MERGE_SHA}/merge_requests` } });
+    const r = await p.approve('release', ALICE, '901', undefined);
+    refused(r, 'ERR_APPROVAL_SELF', `OAM_EVIDENCE_TOKEN: cannot check that alice is not the merge request author: cannot find the merge requests of commit ${MERGE_SHA.slice(0, 12)}: GitLab API commit merge requests: HTTP 403`);
+    assert.match(r.stderr, /hint: check that OAM_GITLAB_TOKEN may read this project and its merge requests/);
+
+    const q = newPipeline({ mr: false, apiToken: false });
+    assert.equal((await q.request('deploy-prod', BOB)).status, 0);
+    const s = await q.approve('deploy-prod', ALICE, '901', 'OPS-1');
+    refused(s, 'ERR_APPROVAL_SELF', 'OAM_EVIDENCE_TOKEN: cannot check that alice is not the merge request author: no OAM_GITLAB_TOKEN, so the GitLab API cannot be asked');
+    assert.match(s.stderr, /hint: set OAM_GITLAB_TOKEN/);
+  });
+
+  it('a branch pipeline checks every open MR of CI_OPEN_MERGE_REQUESTS, not only the first', async () => {
+    const p = newPipeline({ mr: false, sha: MERGE_SHA, env: { CI_OPEN_MERGE_REQUESTS: 'acme/payments!7,acme/payments!9' } });
+    assert.equal((await p.request('deploy-prod', BOB)).status, 0);
+    assert.equal(p.note().length, 1, 'the note goes to the first open MR');
+    refused(await p.approve('deploy-prod', DEV, '901', 'OPS-1'), 'ERR_APPROVAL_SELF', 'OAM_EVIDENCE_TOKEN: dev wrote merge request !7 and may not approve it (forbid: mrAuthor)');
+  });
+
+  it("a fork MR pipeline: the MR author and the note are looked up in CI_MERGE_REQUEST_PROJECT_ID, not the fork's project", async () => {
+    // The tokens name the fork's project id; the MR lives in 1217.
+    const p = newPipeline({ claims: { project_id: '5555' }, env: { CI_MERGE_REQUEST_PROJECT_ID: '1217' } });
+    assert.equal((await p.request('deploy-prod', BOB)).status, 0);
+    assert.equal(p.note().length, 1);
+    refused(await p.approve('deploy-prod', DEV, '901', 'OPS-1'), 'ERR_APPROVAL_SELF', 'OAM_EVIDENCE_TOKEN: dev wrote merge request !7 and may not approve it (forbid: mrAuthor)');
+    assert.ok(!world.gitlab.calls.some((c) => c.path.startsWith('/api/v4/projects/5555/merge_requests')));
+  });
+
+  it("the approve job's note shows every valid approval in its out-dir", async () => {
+    const p = newPipeline();
+    assert.equal((await p.request('pair')).status, 0);
+    assert.equal((await p.approve('pair', ALICE, '901', undefined)).status, 0);
+    assert.match(p.note()[0]!.body, /approved 1 of 2, waiting for more approvals/);
+    const r = await p.approve('pair', BOB, '902', undefined);
+    assert.equal(r.status, 0, r.stderr);
+    const body = p.note()[0]!.body;
+    assert.match(body, /approved \(2 of 2\), waiting for the grant job/);
+    assert.match(body, /\| alice \| listed in approvers\.users \|/);
+    assert.match(body, /\| bob \| listed in approvers\.users \|/);
+  });
+
+  it('a denied grant records the request and the approvals it verified', async () => {
+    const p = newPipeline();
+    assert.equal((await p.request('pair')).status, 0);
+    assert.equal((await p.approve('pair', ALICE, '901', undefined)).status, 0);
+    refused(await p.grant('pair'), 'ERR_APPROVAL_MISSING', 'step approve-pair of pair: 1 of 2 approvals from distinct people');
+    const body = p.note()[0]!.body;
+    assert.match(body, /denied at grant \(ERR\\_APPROVAL\\_MISSING\)/);
+    assert.match(body, /\| Requested by \| dev in \[job 800\]/);
+    assert.match(body, /\| alice \| listed in approvers\.users \|/);
+    assert.deepEqual(p.audit().events.map((e: { event: string; actor: { login: string } }) => [e.event, e.actor.login]), [
+      ['requested', 'dev'],
+      ['approved', 'alice'],
+      ['denied', 'dev'],
+    ]);
+  });
+
+  it('a symlinked out-dir is a named refusal, not an internal error', async () => {
+    const p = newPipeline();
+    assert.equal((await p.request('pair')).status, 0);
+    const elsewhere = mkdtempSync(join(tmpdir(), 'oam-approval-elsewhere-'));
+    cpSync(join(p.dir, '.oam-grant'), elsewhere, { recursive: true });
+    rmSync(join(p.dir, '.oam-grant'), { recursive: true });
+    symlinkSync(elsewhere, join(p.dir, '.oam-grant'));
+    refused(await p.grant('pair'), 'ERR_APPROVAL_INVALID', '.oam-grant: is a symbolic link');
+    const r = await p.request('pair');
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /^error\[ERR_EXPORT_FAILED\]: cannot write the request evidence \.oam-grant\/request\.json: \.oam-grant: is a symbolic link$/m);
+    assert.doesNotMatch(r.stderr, /INTERNAL/);
   });
 });

@@ -5,15 +5,16 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createApprovalLookups } from '../../src/approval/lookups.ts';
 import { createGitlabApi, type GitlabApi } from '../../src/lib/gitlab-api.ts';
 import { Logger } from '../../src/lib/log.ts';
+import { mergeRequestScopeOf } from '../../src/approval/merge-requests.ts';
 import { publishReport } from '../../src/report/publish.ts';
 import { noteMarker } from '../../src/report/render-note.ts';
 import type { ReportState } from '../../src/report/report-state.ts';
 import { DEFAULT_SHA, type EmbeddedDefault, startEmbeddedDefault } from '../emulators/index.ts';
 
 const API_TOKEN = 'glpat-test-api-token-0123456789';
+const MR7 = { projectId: '1217', iid: '7' };
 
 function state(overrides: Partial<ReportState> = {}): ReportState {
   return {
@@ -73,7 +74,7 @@ describe('publishReport', () => {
 
   it('creates the note once, then edits it at each event', async () => {
     const { log } = capture();
-    const first = await publishReport({ ...base, api, state: state({ pipelineId: '2001' }), mergeRequestIid: '7', log });
+    const first = await publishReport({ ...base, api, state: state({ pipelineId: '2001' }), mergeRequest: MR7, log });
     assert.equal(first.kind, 'note-created');
     const second = await publishReport({
       ...base,
@@ -83,7 +84,7 @@ describe('publishReport', () => {
         approvals: [{ approver: { login: 'alice', id: '43' }, reason: 'OPS-1', job: { id: '900' }, at: new Date('2026-01-01T10:05:00Z'), via: 'listed in approvers.users', latencySeconds: 300 }],
         outcome: { kind: 'approved' },
       }),
-      mergeRequestIid: '7',
+      mergeRequest: MR7,
       log,
     });
     assert.deepEqual(second, { kind: 'note-edited', noteId: first.kind === 'note-created' ? first.noteId : -1 });
@@ -95,9 +96,9 @@ describe('publishReport', () => {
 
   it('keeps one note per pipeline and component', async () => {
     const { log } = capture();
-    await publishReport({ ...base, api, state: state({ pipelineId: '2002' }), mergeRequestIid: '7', log });
-    await publishReport({ ...base, api, state: state({ pipelineId: '2002', component: 'other' }), mergeRequestIid: '7', log });
-    await publishReport({ ...base, api, state: state({ pipelineId: '2003' }), mergeRequestIid: '7', log });
+    await publishReport({ ...base, api, state: state({ pipelineId: '2002' }), mergeRequest: MR7, log });
+    await publishReport({ ...base, api, state: state({ pipelineId: '2002', component: 'other' }), mergeRequest: MR7, log });
+    await publishReport({ ...base, api, state: state({ pipelineId: '2003' }), mergeRequest: MR7, log });
     const markers = world.gitlab.notes('1217', 7).map((n) => n.body.split('\n')[0]);
     for (const m of [noteMarker('2002', 'deploy-prod'), noteMarker('2002', 'other'), noteMarker('2003', 'deploy-prod')]) {
       assert.equal(markers.filter((x) => x === m).length, 1, m);
@@ -121,7 +122,7 @@ describe('publishReport', () => {
       ],
       outcome: { kind: 'approved' },
     });
-    await publishReport({ ...base, api, state: hostile, mergeRequestIid: '7', log });
+    await publishReport({ ...base, api, state: hostile, mergeRequest: MR7, log });
     const body = world.gitlab.notes('1217', 7).find((n) => n.body.startsWith(noteMarker('2004', 'deploy-prod')))!.body;
     const decoded = body.replace(/\\(.)/g, '$1').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
     assert.doesNotMatch(body, /<img|<script/);
@@ -135,7 +136,7 @@ describe('publishReport', () => {
 
   it('comments on the commit when the pipeline has no merge request', async () => {
     const { log } = capture();
-    const result = await publishReport({ ...base, api, state: state({ pipelineId: '2005' }), mergeRequestIid: undefined, log });
+    const result = await publishReport({ ...base, api, state: state({ pipelineId: '2005' }), mergeRequest: undefined, log });
     assert.deepEqual(result, { kind: 'commit-comment' });
     const comments = world.gitlab.commitComments('1217', DEFAULT_SHA);
     assert.ok(comments.some((c) => c.note.startsWith(noteMarker('2005', 'deploy-prod'))));
@@ -146,7 +147,7 @@ describe('publishReport', () => {
     sleeps.length = 0;
     world.gitlab.injectFaults({ status: 503, times: 2, match: { method: 'POST', pathIncludes: '/notes' } });
     const before = world.gitlab.calls.length;
-    const result = await publishReport({ ...base, api, state: state({ pipelineId: '2006' }), mergeRequestIid: '7', log });
+    const result = await publishReport({ ...base, api, state: state({ pipelineId: '2006' }), mergeRequest: MR7, log });
     assert.equal(result.kind, 'note-created');
     const posts = world.gitlab.calls.slice(before).filter((c) => c.method === 'POST');
     assert.deepEqual(posts.map((c) => c.status), [503, 503, 201]);
@@ -156,14 +157,14 @@ describe('publishReport', () => {
   it('retries a connection reset', async () => {
     const { log } = capture();
     world.gitlab.injectFaults({ kind: 'reset', times: 1, match: { method: 'POST', pathIncludes: '/notes' } });
-    const result = await publishReport({ ...base, api, state: state({ pipelineId: '2007' }), mergeRequestIid: '7', log });
+    const result = await publishReport({ ...base, api, state: state({ pipelineId: '2007' }), mergeRequest: MR7, log });
     assert.equal(result.kind, 'note-created');
   });
 
   it('stops with ERR_REPORT_FAILED when required and the API keeps failing', async () => {
     const { log, text } = capture();
     world.gitlab.injectFaults({ status: 500, times: 4, match: { method: 'POST', pathIncludes: '/notes' } });
-    await assert.rejects(publishReport({ ...base, required: true, api, state: state({ pipelineId: '2008' }), mergeRequestIid: '7', log }), {
+    await assert.rejects(publishReport({ ...base, required: true, api, state: state({ pipelineId: '2008' }), mergeRequest: MR7, log }), {
       code: 'ERR_REPORT_FAILED',
       message: 'the audit note for deploy-prod could not be posted: GitLab API create merge request note: HTTP 500',
     });
@@ -173,7 +174,7 @@ describe('publishReport', () => {
   it('only warns when not required, and logs the summary instead', async () => {
     const { log, text } = capture();
     world.gitlab.injectFaults({ status: 500, times: 4, match: { method: 'POST', pathIncludes: '/notes' } });
-    const result = await publishReport({ ...base, api, state: state({ pipelineId: '2009' }), mergeRequestIid: '7', log });
+    const result = await publishReport({ ...base, api, state: state({ pipelineId: '2009' }), mergeRequest: MR7, log });
     assert.deepEqual(result, { kind: 'logged', why: 'GitLab API create merge request note: HTTP 500' });
     assert.match(text(), /warning: audit note not posted: GitLab API create merge request note: HTTP 500/);
   });
@@ -182,7 +183,7 @@ describe('publishReport', () => {
     const { log } = capture();
     const bad = createGitlabApi({ apiUrl: `${world.gitlab.url}/api/v4`, token: 'wrong-token', sleep: async () => {} });
     const before = world.gitlab.calls.length;
-    await assert.rejects(publishReport({ ...base, required: true, api: bad, state: state({ pipelineId: '2010' }), mergeRequestIid: '7', log }), {
+    await assert.rejects(publishReport({ ...base, required: true, api: bad, state: state({ pipelineId: '2010' }), mergeRequest: MR7, log }), {
       code: 'ERR_REPORT_FAILED',
       message: 'the audit note for deploy-prod could not be posted: GitLab API list merge request notes: HTTP 401',
     });
@@ -191,38 +192,33 @@ describe('publishReport', () => {
 
   it('without an API token: logs the summary; required makes it an error', async () => {
     const { log, text } = capture();
-    assert.deepEqual(await publishReport({ ...base, api: undefined, state: state(), mergeRequestIid: '7', log }), { kind: 'logged', why: 'no OAM_GITLAB_TOKEN' });
+    assert.deepEqual(await publishReport({ ...base, api: undefined, state: state(), mergeRequest: MR7, log }), { kind: 'logged', why: 'no OAM_GITLAB_TOKEN' });
     assert.match(text(), /requested by dev in job 800/);
-    await assert.rejects(publishReport({ ...base, required: true, api: undefined, state: state(), mergeRequestIid: '7', log }), {
+    await assert.rejects(publishReport({ ...base, required: true, api: undefined, state: state(), mergeRequest: MR7, log }), {
       code: 'ERR_REPORT_FAILED',
       message: 'the audit note for deploy-prod could not be posted: no OAM_GITLAB_TOKEN',
     });
   });
 });
 
-describe('approval look-ups through the API', () => {
+describe('publishReport in a fork merge request pipeline', () => {
   let world: EmbeddedDefault;
   before(async () => {
     world = await startEmbeddedDefault({ gitlab: { tokens: [API_TOKEN] } });
   });
   after(() => world.close());
 
-  it('answers group membership, the MR author and commit authors', async () => {
+  it("posts on the MR in the MR's project, not in the fork that runs the pipeline", async () => {
+    const { log } = capture();
     const api = createGitlabApi({ apiUrl: `${world.gitlab.url}/api/v4`, token: API_TOKEN });
-    const lookups = createApprovalLookups({ api, projectId: '1217', mergeRequestIid: '7', commitSha: DEFAULT_SHA });
-    assert.deepEqual(await lookups.isActiveGroupMember('acme/sre', '45'), { ok: true, value: true });
-    assert.deepEqual(await lookups.isActiveGroupMember('acme/sre', '43'), { ok: true, value: false });
-    assert.deepEqual(await lookups.mergeRequestAuthor(), { ok: true, value: { id: '42', username: 'dev' } });
-    assert.deepEqual(await lookups.commitAuthorEmails(), { ok: true, value: ['dev@example.com'] });
-    assert.ok(world.gitlab.calls.some((c) => c.path === '/api/v4/groups/acme%2Fsre/members/all/45'));
-  });
-
-  it('reports a look-up that cannot be made instead of guessing', async () => {
-    const api = createGitlabApi({ apiUrl: `${world.gitlab.url}/api/v4`, token: 'wrong', sleep: async () => {} });
-    const lookups = createApprovalLookups({ api, projectId: '1217', mergeRequestIid: '7', commitSha: DEFAULT_SHA });
-    assert.deepEqual(await lookups.isActiveGroupMember('acme/sre', '45'), { ok: false, why: 'GitLab API group membership: HTTP 401' });
-    const none = createApprovalLookups({ api: undefined, projectId: '1217', mergeRequestIid: undefined, commitSha: DEFAULT_SHA });
-    assert.deepEqual(await none.mergeRequestAuthor(), { ok: true, value: undefined });
-    assert.equal((await none.commitAuthorEmails()).ok, false);
+    // The fork (5555) runs the pipeline; the MR lives in acme/payments (1217): CI_MERGE_REQUEST_PROJECT_ID.
+    const scope = mergeRequestScopeOf(
+      { CI_MERGE_REQUEST_IID: '7', CI_MERGE_REQUEST_PROJECT_ID: '1217' },
+      { project_id: '5555', project_path: 'dev/payments-fork', sha: DEFAULT_SHA },
+    );
+    const result = await publishReport({ api, state: state({ pipelineId: '2101' }), projectId: scope.pipelineProjectId, mergeRequest: scope.noteTarget, commitSha: DEFAULT_SHA, required: true, log });
+    assert.equal(result.kind, 'note-created');
+    assert.equal(world.gitlab.notes('1217', 7).filter((n) => n.body.startsWith(noteMarker('2101', 'deploy-prod'))).length, 1);
+    assert.ok(!world.gitlab.calls.some((c) => c.path.includes('/projects/5555/')));
   });
 });

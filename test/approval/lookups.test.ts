@@ -1,0 +1,166 @@
+/**
+ * The approval look-ups through @gitbeaker/rest against the GitLab API
+ * emulator: direct group membership with access levels, the merge requests of
+ * a change in every kind of pipeline (MR, branch with open MRs, protected
+ * branch after the merge, fork MR), and failing closed.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { checkEligibility, checkSeparation } from '../../src/approval/checks.ts';
+import { createApprovalLookups } from '../../src/approval/lookups.ts';
+import { mergeRequestScopeOf } from '../../src/approval/merge-requests.ts';
+import { createGitlabApi, type GitlabApi } from '../../src/lib/gitlab-api.ts';
+import { DEFAULT_SHA, DEFAULT_USERS, type EmbeddedDefault, startEmbeddedDefault } from '../emulators/index.ts';
+import { claims, step } from './fixtures.ts';
+
+const API_TOKEN = 'glpat-lookups-test-token-000001';
+const FEATURE_SHA = 'f'.repeat(40);
+const MERGE_SHA = 'e'.repeat(40);
+const LONE_SHA = 'd'.repeat(40);
+const SRC = 'OAM_EVIDENCE_TOKEN';
+
+describe('approval look-ups through the API', () => {
+  let world: EmbeddedDefault;
+  let api: GitlabApi;
+  before(async () => {
+    world = await startEmbeddedDefault({
+      gitlab: {
+        tokens: [API_TOKEN],
+        users: DEFAULT_USERS.map((u) => ({ ...u })),
+        groups: [
+          // mallory is an Owner of the parent group only; bob is a Guest of acme/sre.
+          { path: 'acme', memberUserIds: [46], accessLevel: 50 },
+          { path: 'acme/sre', memberUserIds: [45, 44], accessLevel: 30, accessLevels: { 44: 10 } },
+        ],
+        mergeRequests: [
+          { projectId: '1217', iid: 7, authorUsername: 'dev', commits: [{ sha: DEFAULT_SHA, authorEmail: 'dev@example.com' }] },
+          {
+            projectId: '1217',
+            iid: 9,
+            authorUsername: 'alice',
+            state: 'merged',
+            commits: [{ sha: FEATURE_SHA, authorEmail: 'carol@example.com', committerEmail: 'Bob@Example.com' }],
+            mergeCommit: { sha: MERGE_SHA, authorEmail: 'mallory@example.com' },
+          },
+        ],
+        commits: [{ projectId: '1217', commit: { sha: LONE_SHA, authorEmail: 'dev@example.com', committerEmail: 'web@example.com' } }],
+      },
+    });
+    api = createGitlabApi({ apiUrl: `${world.gitlab.url}/api/v4`, token: API_TOKEN, sleep: async () => {} });
+  });
+  after(() => world.close());
+
+  const own = (sha: string, projectId = '1217') => ({ project_id: projectId, project_path: 'acme/payments', sha });
+  const mrPipeline = mergeRequestScopeOf({ CI_MERGE_REQUEST_IID: '7' }, own(DEFAULT_SHA));
+  const afterMerge = mergeRequestScopeOf({}, own(MERGE_SHA));
+
+  it('asks for direct membership only and returns the access level', async () => {
+    const lookups = createApprovalLookups({ api, scope: mrPipeline });
+    assert.deepEqual(await lookups.groupMembership('acme/sre', '45'), { ok: true, value: { state: 'active', accessLevel: 30 } });
+    assert.deepEqual(await lookups.groupMembership('acme/sre', '44'), { ok: true, value: { state: 'active', accessLevel: 10 } });
+    assert.deepEqual(await lookups.groupMembership('acme/sre', '46'), { ok: true, value: undefined }, 'inherited from acme: not a direct member');
+    assert.ok(world.gitlab.calls.some((c) => c.path === '/api/v4/groups/acme%2Fsre/members/46'));
+    assert.ok(!world.gitlab.calls.some((c) => c.path.includes('/members/all/')));
+  });
+
+  it('admits a direct Developer, refuses an inherited Owner and a direct Guest', async () => {
+    const lookups = createApprovalLookups({ api, scope: mrPipeline });
+    const s = step({ approvers: { users: [], groups: ['acme/sre'] } });
+    assert.deepEqual(await checkEligibility(s, claims({ user_id: '45', user_login: 'carol' }), lookups, SRC), { via: 'group', group: 'acme/sre' });
+    await assert.rejects(checkEligibility(s, claims({ user_id: '46', user_login: 'mallory' }), lookups, SRC), {
+      code: 'ERR_APPROVER_NOT_ALLOWED',
+      message: `${SRC}: mallory may not approve step approve-deploy-prod (approvers.users: none; approvers.groups: acme/sre (direct members, Developer (30) or higher))`,
+    });
+    await assert.rejects(checkEligibility(s, claims({ user_id: '44', user_login: 'bob' }), lookups, SRC), {
+      code: 'ERR_APPROVER_NOT_ALLOWED',
+      message: `${SRC}: bob may not approve step approve-deploy-prod (approvers.users: none; approvers.groups: acme/sre (direct members, Developer (30) or higher)); Guest (10) of acme/sre, below Developer (30)`,
+    });
+  });
+
+  it('in an MR pipeline: the MR author and its commits', async () => {
+    const lookups = createApprovalLookups({ api, scope: mrPipeline });
+    assert.deepEqual(await lookups.mergeRequestAuthors(), {
+      ok: true,
+      value: [{ mergeRequest: { projectId: '1217', iid: '7' }, author: { id: '42', username: 'dev' } }],
+    });
+    assert.deepEqual(await lookups.commitAuthorEmails(), { ok: true, value: ['dev@example.com'] });
+  });
+
+  it('after the merge (no MR variables): finds the merged MR by its merge commit, with its author and commits', async () => {
+    const before = world.gitlab.calls.length;
+    const lookups = createApprovalLookups({ api, scope: afterMerge });
+    assert.deepEqual(await lookups.mergeRequestAuthors(), {
+      ok: true,
+      value: [{ mergeRequest: { projectId: '1217', iid: '9' }, author: { id: '43', username: 'alice' } }],
+    });
+    assert.deepEqual(await lookups.commitAuthorEmails(), { ok: true, value: ['carol@example.com', 'bob@example.com'] });
+    assert.deepEqual(
+      world.gitlab.calls.slice(before).map((c) => c.path),
+      [`/api/v4/projects/1217/repository/commits/${MERGE_SHA}/merge_requests`, '/api/v4/projects/1217/merge_requests/9/commits'],
+    );
+    // The checks bite: the MR author and a committer of the MR are refused on the protected branch too.
+    const s = step({ forbid: ['mrAuthor', 'commitAuthor'], approvers: { users: ['alice', 'bob', 'carol'], groups: [] } });
+    const requester = claims({ user_id: '99', user_login: 'merger' });
+    await assert.rejects(checkSeparation(s, claims({ user_id: '43', user_login: 'alice' }), { requester }, lookups, SRC), {
+      code: 'ERR_APPROVAL_SELF',
+      message: `${SRC}: alice wrote merge request !9 and may not approve it (forbid: mrAuthor)`,
+    });
+    await assert.rejects(checkSeparation(s, claims({ user_id: '44', user_login: 'bob', user_email: 'bob@example.com' }), { requester }, lookups, SRC), {
+      code: 'ERR_APPROVAL_SELF',
+      message: `${SRC}: bob authored or committed a commit of this change and may not approve it (forbid: commitAuthor)`,
+    });
+    await checkSeparation(s, claims({ user_id: '45', user_login: 'carol', user_email: 'carol2@example.com' }), { requester }, lookups, SRC);
+  });
+
+  it('a branch pipeline: every open MR of this project in CI_OPEN_MERGE_REQUESTS, and the MRs of the commit', async () => {
+    const scope = mergeRequestScopeOf({ CI_OPEN_MERGE_REQUESTS: 'acme/payments!9,other/project!3,acme/payments!7' }, own(LONE_SHA));
+    assert.deepEqual(scope.noteTarget, { projectId: '1217', iid: '9' });
+    const lookups = createApprovalLookups({ api, scope });
+    const authors = await lookups.mergeRequestAuthors();
+    assert.ok(authors.ok);
+    assert.deepEqual(
+      authors.value.map((a) => [a.mergeRequest.iid, a.author.username]),
+      [
+        ['9', 'alice'],
+        ['7', 'dev'],
+      ],
+    );
+    assert.ok(world.gitlab.calls.some((c) => c.path === `/api/v4/projects/1217/repository/commits/${LONE_SHA}/merge_requests`));
+  });
+
+  it('no MR at all: commitAuthor checks the pipeline commit itself', async () => {
+    const lookups = createApprovalLookups({ api, scope: mergeRequestScopeOf({}, own(LONE_SHA)) });
+    assert.deepEqual(await lookups.mergeRequestAuthors(), { ok: true, value: [] });
+    assert.deepEqual(await lookups.commitAuthorEmails(), { ok: true, value: ['dev@example.com', 'web@example.com'] });
+  });
+
+  it('a fork MR pipeline: looks the MR up in CI_MERGE_REQUEST_PROJECT_ID, not in the fork', async () => {
+    const scope = mergeRequestScopeOf({ CI_MERGE_REQUEST_IID: '7', CI_MERGE_REQUEST_PROJECT_ID: '1217' }, own(DEFAULT_SHA, '5555'));
+    const lookups = createApprovalLookups({ api, scope });
+    assert.deepEqual(await lookups.mergeRequestAuthors(), {
+      ok: true,
+      value: [{ mergeRequest: { projectId: '1217', iid: '7' }, author: { id: '42', username: 'dev' } }],
+    });
+    assert.deepEqual(await lookups.commitAuthorEmails(), { ok: true, value: ['dev@example.com'] });
+  });
+
+  it('fails closed, with a hint, when the look-up fails or there is no API token', async () => {
+    world.gitlab.injectFaults({ status: 403, match: { pathIncludes: '/merge_requests' } });
+    const failing = createApprovalLookups({ api, scope: afterMerge });
+    assert.deepEqual(await failing.mergeRequestAuthors(), {
+      ok: false,
+      why: `cannot find the merge requests of commit ${MERGE_SHA.slice(0, 12)}: GitLab API commit merge requests: HTTP 403`,
+      hint: 'check that OAM_GITLAB_TOKEN may read this project and its merge requests (scope api, Reporter or higher), then retry the job',
+    });
+    assert.equal((await failing.commitAuthorEmails()).ok, false);
+
+    const noApi = createApprovalLookups({ api: undefined, scope: afterMerge });
+    const result = await noApi.mergeRequestAuthors();
+    assert.equal(result.ok, false);
+    assert.match(result.ok ? '' : (result.hint ?? ''), /set OAM_GITLAB_TOKEN/);
+    await assert.rejects(checkSeparation(step(), claims({ user_id: '43', user_login: 'alice' }), { requester: claims() }, noApi, SRC), {
+      code: 'ERR_APPROVAL_SELF',
+      message: `${SRC}: cannot check that alice is not the merge request author: no OAM_GITLAB_TOKEN, so the GitLab API cannot be asked`,
+    });
+  });
+});
