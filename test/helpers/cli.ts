@@ -7,7 +7,8 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileS
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-export const CLI = resolve('dist/oam-grant.mjs');
+/** The bundle under test; OAM_GRANT_CLI points elsewhere when testing a private build. */
+export const CLI = process.env.OAM_GRANT_CLI ?? resolve('dist/oam-grant.mjs');
 
 export interface CliResult {
   readonly status: number;

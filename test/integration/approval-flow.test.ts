@@ -5,15 +5,13 @@
  * the gate refuses. A refusal exchanges nothing and writes no dotenv.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_SHA, DEFAULT_USERS, type EmbeddedDefault, startEmbeddedDefault } from '../emulators/index.ts';
+import { CLI, type CliResult, capturedOutputs, workspace as makeWorkspace, readTree, runCli } from '../helpers/cli.ts';
 
-/** The bundle under test; OAM_GRANT_CLI points elsewhere when testing a private build. */
-const CLI = process.env.OAM_GRANT_CLI ?? resolve('dist/oam-grant.mjs');
 const API_TOKEN = 'glpat-approval-flow-secret-0001';
 /** MR !9 was merged: carol wrote its commit, dev opened it; the protected-branch pipeline runs at its merge commit. */
 const FEATURE_SHA = 'f'.repeat(40);
@@ -94,46 +92,12 @@ const BOB = { user_id: '44', user_login: 'bob', user_email: 'bob@example.com' };
 const CAROL = { user_id: '45', user_login: 'carol', user_email: 'carol@example.com' };
 const MALLORY = { user_id: '46', user_login: 'mallory', user_email: 'mallory@example.com' };
 
-interface Run {
-  readonly status: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-const outputs: string[] = [];
+type Run = CliResult;
 
-function run(args: string[], cwd: string, env: Record<string, string | undefined>): Promise<Run> {
-  const clean: Record<string, string> = { PATH: process.env.PATH ?? '' };
-  for (const [k, v] of Object.entries(env)) if (v !== undefined) clean[k] = v;
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd, env: clean, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', fail);
-    child.on('close', (code) => {
-      outputs.push(stdout, stderr);
-      done({ status: code ?? -1, stdout, stderr });
-    });
-  });
-}
-
-function workspace(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'oam-approval-it-'));
-  mkdirSync(join(dir, '.gitlab'));
-  writeFileSync(join(dir, '.gitlab/oam.yaml'), ACCESS_FILE);
-  return dir;
-}
-
-function files(dir: string): { path: string; text: string }[] {
-  const found: { path: string; text: string }[] = [];
-  for (const entry of readdirSync(dir)) {
-    const path = join(dir, entry);
-    if (statSync(path).isDirectory()) found.push(...files(path));
-    else found.push({ path, text: readFileSync(path, 'utf8') });
-  }
-  return found;
-}
+const run = (args: string[], cwd: string, env: Record<string, string | undefined>): Promise<Run> => runCli(args, { cwd, env });
+const workspace = (): string => makeWorkspace(ACCESS_FILE);
+const files = readTree;
+const outputs = capturedOutputs;
 
 describe('approval flow through the bundle', () => {
   let world: EmbeddedDefault;
