@@ -100,7 +100,7 @@ export const awsStsProvider: CredentialProvider<AwsStsTrait> = {
       region,
       ...(endpoint ? { endpoint } : {}),
       maxAttempts: 1,
-      requestHandler: { connectionTimeout: 5_000, requestTimeout: 15_000 },
+      requestHandler: { connectionTimeout: input.timeouts?.connectMs ?? 5_000, requestTimeout: input.timeouts?.requestMs ?? 15_000 },
     });
     const command = new AssumeRoleWithWebIdentityCommand({
       RoleArn: trait.roleArn,

@@ -67,6 +67,24 @@ describe('awsStsProvider', () => {
     assert.ok(logged.some((l) => /STS answered Throttling \(attempt 1\); retrying/.test(l)));
   });
 
+  it('retries an answer that does not come within the request timeout', async () => {
+    sts.injectFaults({ kind: 'delay', ms: 1_500 });
+    const t = await token();
+    const started = Date.now();
+    const issued = await awsStsProvider.exchange({
+      trait: awsTrait(),
+      token: t,
+      sessionName: 'acme.payments@p1.j3',
+      env: { AWS_ENDPOINT_URL_STS: sts.url },
+      log,
+      sleep: noSleep,
+      timeouts: { connectMs: 1_000, requestMs: 300 },
+    });
+    assert.ok(issued.identity.endsWith('/acme.payments@p1.j3'));
+    assert.ok(logged.some((l) => /STS answered TimeoutError \(attempt 1\); retrying/.test(l)), logged.join(''));
+    assert.ok(Date.now() - started < 1_500, 'the retry did not wait for the slow answer');
+  });
+
   it('gives up on persistent throttling with ERR_EXCHANGE_FAILED', async () => {
     sts.injectFaults(...Array.from({ length: 5 }, () => ({ kind: 'throttle' as const })));
     await assert.rejects(exchange(await token()), (error: unknown) => {
