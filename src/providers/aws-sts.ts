@@ -100,7 +100,12 @@ export const awsStsProvider: CredentialProvider<AwsStsTrait> = {
       region,
       ...(endpoint ? { endpoint } : {}),
       maxAttempts: 1,
-      requestHandler: { connectionTimeout: input.timeouts?.connectMs ?? 5_000, requestTimeout: input.timeouts?.requestMs ?? 15_000 },
+      requestHandler: {
+        connectionTimeout: input.timeouts?.connectMs ?? 5_000,
+        requestTimeout: input.timeouts?.requestMs ?? 15_000,
+        // Without it the SDK only logs a warning when the time is up, and keeps waiting.
+        throwOnRequestTimeout: true,
+      },
     });
     const command = new AssumeRoleWithWebIdentityCommand({
       RoleArn: trait.roleArn,
