@@ -60,6 +60,12 @@ export interface OamErrorOptions {
   hint?: string;
   /** The foreign error this one translates (never printed unless --debug). */
   cause?: unknown;
+  /**
+   * Overrides the code's usual exit status where the same code covers both a
+   * refusal and an outage: an issuer whose keys cannot be fetched is a runtime
+   * failure (1), not a denial (3).
+   */
+  exitCode?: ExitCode;
 }
 
 /**
@@ -69,16 +75,18 @@ export interface OamErrorOptions {
 export class OamError extends Error {
   readonly code: ErrorCode;
   readonly hint: string | undefined;
+  readonly #exitCode: ExitCode | undefined;
 
   constructor(code: ErrorCode, message: string, options: OamErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'OamError';
     this.code = code;
     this.hint = options.hint;
+    this.#exitCode = options.exitCode;
   }
 
   get exitCode(): ExitCode {
-    return exitCodeFor(this.code);
+    return this.#exitCode ?? exitCodeFor(this.code);
   }
 }
 

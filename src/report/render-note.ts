@@ -99,7 +99,7 @@ export function renderNote(state: ReportState): string {
   }
   lines.push(
     '',
-    '<sub>Edited by each oam-grant job of this pipeline. Reasons are as the approver typed them (unsigned). No credentials are shown here; the audit record is in the job artifacts.</sub>',
+    '<sub>Edited by each oam-grant job of this pipeline. Reasons are as the approver typed them (unsigned). No credentials are shown here; this note is the audit trail, and every job log has the same summary.</sub>',
   );
   return `${lines.join('\n')}\n`;
 }

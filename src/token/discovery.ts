@@ -41,6 +41,8 @@ function unreachable(what: string, url: URL, error: unknown): OamError {
   return new OamError('ERR_TOKEN_INVALID', `cannot read the issuer's ${what} at ${url.origin}${url.pathname}: ${reason}`, {
     hint: 'check OAM_ISSUER (default CI_SERVER_URL) and that this runner can reach the GitLab instance',
     cause: error,
+    // No key, no verdict: this is an outage (retry the job), not a refusal of the token.
+    exitCode: 1,
   });
 }
 

@@ -164,18 +164,20 @@ describe('jit-access end to end', { timeout: 180_000 }, () => {
       assert.match(String(caller.Arn), /^arn:aws:sts::123456789012:assumed-role\/ci-deploy\//);
     });
 
-    it('keeps the secret out of logs and out of every file but the dotenv report', () => {
-      const secret = world.sts.issued[0]?.secretAccessKey;
-      assert.ok(secret);
-      assert.equal(run.result.stdout.includes(secret) || run.result.stderr.includes(secret), false, 'secret in the pipeline output');
-      const holders = filesContaining(run.repo, secret);
-      assert.ok(holders.includes('.gitlab-ci-local/artifacts/oamOggrant/.gitlab-ci-reports/dotenv/oam-grant.env'));
-      // gitlab-ci-local also keeps the file in the grant job's workspace and the deploy job's imported reports.
-      assert.deepEqual(
-        holders.filter((path) => basename(path) !== 'oam-grant.env'),
-        [],
-        'a file other than the dotenv report holds the secret',
-      );
+    it('keeps the secret key and session token out of logs and out of every file but the dotenv report', () => {
+      const issued = world.sts.issued[0];
+      assert.ok(issued);
+      for (const secret of [issued.secretAccessKey, issued.sessionToken]) {
+        assert.equal(run.result.stdout.includes(secret) || run.result.stderr.includes(secret), false, 'secret in the pipeline output');
+        const holders = filesContaining(run.repo, secret);
+        assert.ok(holders.includes('.gitlab-ci-local/artifacts/oamOggrant/.gitlab-ci-reports/dotenv/oam-grant.env'));
+        // gitlab-ci-local also keeps the file in the grant job's workspace and the deploy job's imported reports.
+        assert.deepEqual(
+          holders.filter((path) => basename(path) !== 'oam-grant.env'),
+          [],
+          'a file other than the dotenv report holds the secret',
+        );
+      }
     });
 
     it('records the request, the approval by alice and the grant in one MR note', () => {

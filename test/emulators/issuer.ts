@@ -29,7 +29,12 @@ export interface Issuer {
   /** The claims `mint` would sign, for tests that compare against the verified result. */
   claimsFor(claims?: ClaimOverrides, opts?: MintOptions): Record<string, unknown>;
   /** New current key with a new kid; the old key stays in the JWKS unless `keepOld: false`. */
-  rotate(opts?: { keepOld?: boolean }): Promise<string>;
+  /**
+   * New current key with a new kid; the old key stays in the JWKS unless `keepOld: false`.
+   * `hiddenForFetches: n` leaves the new key out of the next n JWKS answers, as a
+   * cached or not-yet-propagated key set would: a verifier must refetch to find it.
+   */
+  rotate(opts?: { keepOld?: boolean; hiddenForFetches?: number }): Promise<string>;
   /** The JWKS as served. */
   jwks(): { keys: JWK[] };
   /** The current key's public part as SPKI PEM. */
@@ -76,6 +81,8 @@ interface SigningKey {
   readonly publicKey: CryptoKey;
   readonly jwk: JWK;
   published: boolean;
+  /** JWKS answers still to come without this key. */
+  hiddenFor: number;
 }
 
 /** The audience GitLab examples use for AWS. */
@@ -88,7 +95,7 @@ async function createSigningKey(): Promise<SigningKey> {
   // GitLab's kids are base64url SHA-256 thumbprints; a random one of the same shape will do.
   const kid = randomBytes(32).toString('base64url');
   const jwk: JWK = { ...(await exportJWK(publicKey)), kid, use: 'sig', alg: 'RS256' };
-  return { kid, privateKey, publicKey, jwk, published: true };
+  return { kid, privateKey, publicKey, jwk, published: true, hiddenFor: 0 };
 }
 
 function b64url(value: unknown): string {
@@ -189,7 +196,7 @@ export async function startIssuer(opts: { port?: number } = {}): Promise<Issuer>
   let host = '';
 
   const current = (): SigningKey => keys[keys.length - 1]!;
-  const jwks = () => ({ keys: keys.filter((k) => k.published).map((k) => ({ ...k.jwk })) });
+  const jwks = () => ({ keys: keys.filter((k) => k.published && k.hiddenFor === 0).map((k) => ({ ...k.jwk })) });
   const claimsFor = (claims: ClaimOverrides = {}, o: MintOptions = {}) => buildClaims(host, url, claims, o);
   const headerKid = (o: MintOptions) => o.kid ?? current().kid;
 
@@ -251,8 +258,11 @@ export async function startIssuer(opts: { port?: number } = {}): Promise<Issuer>
             'https://gitlab.org/claims/groups/developer',
           ],
         });
-      case '/oauth/discovery/keys':
-        return sendJson(res, 200, jwks(), { 'cache-control': 'max-age=86400, public' });
+      case '/oauth/discovery/keys': {
+        const answer = jwks();
+        for (const key of keys) if (key.hiddenFor > 0) key.hiddenFor--;
+        return sendJson(res, 200, answer, { 'cache-control': 'max-age=86400, public' });
+      }
       case '/mint': {
         const { claims, opts: o, raw } = mintRequest(u.searchParams);
         return mint(claims, o).then((token) => {
@@ -301,6 +311,7 @@ export async function startIssuer(opts: { port?: number } = {}): Promise<Issuer>
     async rotate(o = {}) {
       if (o.keepOld === false) for (const key of keys) key.published = false;
       const key = await createSigningKey();
+      key.hiddenFor = o.hiddenForFetches ?? 0;
       keys.push(key);
       return key.kid;
     },

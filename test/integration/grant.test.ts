@@ -54,7 +54,8 @@ const MAIN = { ref: 'main', ref_type: 'branch', ref_protected: 'true' };
 describe('grant through the bundle', () => {
   let world: EmbeddedDefault;
   let dir: string;
-  const issuedSecrets = () => world.sts.issued.flatMap((c) => [c.secretAccessKey, c.sessionToken]);
+  const exchangeTokens: string[] = [];
+  const issuedSecrets = () => [...world.sts.issued.flatMap((c) => [c.secretAccessKey, c.sessionToken]), ...exchangeTokens, 'glpat-exec-test-0001'];
 
   before(async () => {
     world = await startEmbeddedDefault();
@@ -72,7 +73,11 @@ describe('grant through the bundle', () => {
     await world.close();
   });
 
-  const env = (token: string, extra: Record<string, string> = {}) => ({
+  const env = (token: string, extra: Record<string, string> = {}) => {
+    if (token) exchangeTokens.push(token);
+    return envFor(token, extra);
+  };
+  const envFor = (token: string, extra: Record<string, string>) => ({
     CI_SERVER_URL: world.issuer.url,
     OAM_ID_TOKEN: token,
     AWS_ENDPOINT_URL_STS: world.sts.url,
@@ -139,10 +144,13 @@ describe('grant through the bundle', () => {
     });
   }
 
-  it('accepts a token signed with a rotated key', async () => {
-    await world.issuer.rotate({ keepOld: true });
+  it('refetches the keys once when the token names a key the first fetch did not have (rotation)', async () => {
+    await world.issuer.rotate({ keepOld: true, hiddenForFetches: 1 });
+    const before = world.issuer.requests.filter((r) => r.path === '/oauth/discovery/keys' && r.userAgent === 'oam-grant').length;
     const result = await runCli(['grant', '--component', 'deploy-prod', '--dotenv', 'rotated.env'], { cwd: dir, env: env(await world.issuer.mint(MAIN)) });
     assert.equal(result.status, 0, result.stderr);
+    const fetches = world.issuer.requests.filter((r) => r.path === '/oauth/discovery/keys' && r.userAgent === 'oam-grant').length - before;
+    assert.equal(fetches, 2, 'one fetch without the new key, one refetch that finds it');
   });
 
   it('denies an unprotected branch by policy, naming policy, claim, seen and expected', async () => {

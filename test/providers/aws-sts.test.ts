@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, beforeEach, describe, it } from 'node:test';
 import { OamError } from '../../src/errors.ts';
 import { httpGet } from '../../src/lib/http.ts';
 import { Logger } from '../../src/lib/log.ts';
@@ -25,6 +25,10 @@ describe('awsStsProvider', () => {
       providers: [{ issuerUrl: issuer.url, audiences: ['sts.amazonaws.com'] }],
       roles: [{ arn: ROLE, trust: { issuerUrl: issuer.url, audience: 'sts.amazonaws.com', subPatterns: ['project_path:acme/payments:ref_type:branch:ref:main'] } }],
     });
+  });
+  // Each test reads only its own log lines.
+  beforeEach(() => {
+    logged.length = 0;
   });
   after(async () => {
     await sts.close();

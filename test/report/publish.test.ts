@@ -129,6 +129,9 @@ describe('publishReport', () => {
     assert.doesNotMatch(body, /\]\(https:\/\/evil/);
     assert.doesNotMatch(decoded, /@all|#12|https:\/\/evil/);
     assert.doesNotMatch(body, /[^\\]\*\*urgent/);
+    // Escaped, not dropped: the reader still sees what was typed.
+    assert.ok(decoded.includes('feat/@\u200ball-<img src=x>-[x](https:\u200b//evil.example)'), decoded);
+    assert.match(decoded, /urgent/);
     // The approvals table still has exactly six cells per row: the `|` in the reason did not split it.
     const row = body.split('\n').find((line) => line.startsWith('| alice'))!;
     assert.equal(row.replace(/\\\|/g, '').split('|').length - 2, 6);

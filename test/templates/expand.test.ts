@@ -113,22 +113,20 @@ describe('components expanded by gitlab-ci-local', () => {
     assert.equal(entry.allow_failure, false);
   });
 
-  it('grant: both tokens, the dotenv report hidden from downloads and short-lived', () => {
+  it('grant: only the exchange token, the dotenv report hidden from downloads and short-lived, kept on failure', () => {
     const grant = job(expanded, 'creds:grant');
     assert.deepEqual(grant.needs, [
       { job: 'creds:request', artifacts: true, optional: false },
       { job: 'creds:approve', artifacts: true, optional: false },
     ]);
-    assert.deepEqual(grant.id_tokens, {
-      OAM_ID_TOKEN: { aud: 'https://gitlab.example.com' },
-      OAM_EVIDENCE_TOKEN: { aud: 'oam-grant' },
-    });
+    assert.deepEqual(grant.id_tokens, { OAM_ID_TOKEN: { aud: 'https://gitlab.example.com' } });
     assert.equal(isRecord(grant.variables) && grant.variables.OAM_DOTENV, 'creds.env');
     assert.equal(isRecord(grant.variables) && grant.variables.OAM_TOKEN_VAR, 'OAM_ID_TOKEN');
     assert.deepEqual(grant.script, ['oam-grant grant']);
     assert.deepEqual(grant.artifacts, {
       access: 'none',
       expire_in: '1 hour',
+      when: 'always',
       paths: ['.oam-grant/deploy-prod/audit.json'],
       reports: { dotenv: 'creds.env', metrics: '.oam-grant/deploy-prod/metrics.txt' },
     });
@@ -164,12 +162,12 @@ describe('components expanded by gitlab-ci-local', () => {
       OAM_AUDIENCE: 'sts.amazonaws.com',
       OAM_DOTENV: 'oam-grant.env',
       OAM_TOKEN_VAR: 'OAM_ID_TOKEN',
-      OAM_EVIDENCE_TOKEN_VAR: 'OAM_EVIDENCE_TOKEN',
       OAM_OUT_DIR: '.oam-grant/it-tests',
     });
     assert.deepEqual(single.artifacts, {
       access: 'none',
       expire_in: '1 hour',
+      when: 'always',
       paths: ['.oam-grant/it-tests/audit.json'],
       reports: { dotenv: 'oam-grant.env', metrics: '.oam-grant/it-tests/metrics.txt' },
     });
@@ -178,7 +176,7 @@ describe('components expanded by gitlab-ci-local', () => {
     assert.deepEqual(single.environment, { name: 'oam-grant', action: 'prepare' });
     assert.deepEqual(job(expanded, 'single:approve').rules, [{ when: 'manual' }]);
     assert.equal(job(expanded, 'single:approve').allow_failure, false);
-    assert.deepEqual(single.id_tokens, { OAM_ID_TOKEN: { aud: 'sts.amazonaws.com' }, OAM_EVIDENCE_TOKEN: { aud: 'oam-grant' } });
+    assert.deepEqual(single.id_tokens, { OAM_ID_TOKEN: { aud: 'sts.amazonaws.com' } });
   });
 });
 

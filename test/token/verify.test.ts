@@ -100,6 +100,7 @@ describe('IssuerTokenVerifier', () => {
       assert.equal(error.code, 'ERR_TOKEN_INVALID');
       assert.match(error.message, /cannot read the issuer's discovery document at http:\/\/127.0.0.1:9/);
       assert.match(error.hint ?? '', /OAM_ISSUER/);
+      assert.equal(error.exitCode, 1, 'an outage is a runtime failure, not a denial');
       return true;
     });
   });
