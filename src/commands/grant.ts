@@ -9,6 +9,7 @@ import { assertAllowed, evaluatePolicies, type Decision } from '../policy/evalua
 import { checkDotenvTarget, prefixVariables, renderDotenv, writeFileAtomic } from '../export/dotenv.ts';
 import { OamError } from '../errors.ts';
 import { registerSecret } from '../lib/redact.ts';
+import { formatDuration } from '../report/format.ts';
 import { runWithCredentials } from '../export/exec-env.ts';
 import { sessionNameFor } from '../providers/session-name.ts';
 import type { IssuedCredentials } from '../providers/types.ts';
@@ -25,12 +26,6 @@ export interface GrantResult {
   readonly credentials: IssuedCredentials;
   /** Variables as exported, prefix applied. */
   readonly variables: readonly (readonly [string, string])[];
-}
-
-function describeDuration(seconds: number): string {
-  if (seconds % 3600 === 0) return `${seconds / 3600}h`;
-  if (seconds % 60 === 0) return `${seconds / 60}m`;
-  return `${seconds}s`;
 }
 
 /** Every step of a grant up to, not including, handing the credentials on. */
@@ -65,7 +60,7 @@ export async function obtainGrant(deps: Deps): Promise<GrantResult> {
       ...(deps.sleep ? { sleep: deps.sleep } : {}),
     });
     for (const secret of issued.secrets) registerSecret(secret);
-    log.info(`assumed ${issued.identity} for ${describeDuration(target.trait.durationSeconds)}, until ${issued.expiresAt.toISOString()}`);
+    log.info(`assumed ${issued.identity} for ${formatDuration(target.trait.durationSeconds)}, until ${issued.expiresAt.toISOString()}`);
     return issued;
   });
   const exchangeMs = deps.now().getTime() - started;

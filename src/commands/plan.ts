@@ -4,6 +4,7 @@
  * Exchanges nothing. Without a token it shows the static part and says so.
  * Exits 3 when the conditions would deny, so it can gate a pipeline.
  */
+import { formatDuration } from '../report/format.ts';
 import { evaluatePolicies, type Decision } from '../policy/evaluate.ts';
 import { describeRequestedAccess } from '../providers/requested-access.ts';
 import { readTokenVariable } from '../token/verify.ts';
@@ -49,7 +50,7 @@ export async function runPlan(deps: Deps): Promise<number> {
   const lines: string[] = [];
   lines.push(`component   ${target.component.name}${target.component.environment ? ` (environment ${target.component.environment})` : ''}`);
   lines.push(`role        ${access.roleArn}${access.region ? ` in ${access.region}` : ''}`);
-  lines.push(`duration    ${access.durationSeconds}s`);
+  lines.push(`duration    ${formatDuration(access.durationSeconds)}`);
   lines.push(`scope       ${access.scopeSummary} (sha256 ${access.scopeDigest.slice(0, 12)})`);
   lines.push(`audience    ${target.audience}`);
   if (token) {
@@ -78,7 +79,7 @@ export async function runPlan(deps: Deps): Promise<number> {
   if (step) {
     const who = [...step.approvers.users.map((u) => `@${u}`), ...step.approvers.groups.map((g) => `group ${g}`)].join(', ');
     lines.push(`  ${step.name}: ${step.minApprovals} of ${who || '(nobody listed)'}; not ${step.forbid.join(', ')}`);
-    lines.push(`  within ${step.timeoutSeconds}s of the request, used within ${step.validForSeconds}s${step.requireReason ? '; reason required' : ''}`);
+    lines.push(`  within ${formatDuration(step.timeoutSeconds)} of the request, used within ${formatDuration(step.validForSeconds)}${step.requireReason ? '; reason required' : ''}`);
   } else {
     lines.push('  none required');
   }
