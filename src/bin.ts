@@ -12,5 +12,8 @@ if (process.env.OAM_GRANT_BUILD_CODE_CACHE === '1') {
   for (const path of lazy.writeCodeCaches()) process.stdout.write(`wrote ${path}\n`);
 } else {
   const { main } = await lazy.loadCore();
-  process.exitCode = await main(process.argv.slice(2), process.env);
+  const status = await main(process.argv.slice(2), process.env);
+  // Exit now: a prefetch of the issuer's keys that the command no longer needs (say, the
+  // access file was invalid) must not keep the job waiting on its retries.
+  process.exit(status);
 }

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -74,4 +75,28 @@ describe('the shipped bundle', () => {
       assert.equal(existsSync(join(project, 'node_modules')), false);
     });
   }
+
+  it('exits as soon as the command is done, even with the issuer still silent', async () => {
+    // An issuer that accepts connections and never answers: the key prefetch hangs.
+    const held: Socket[] = [];
+    const silent = createServer((socket) => void held.push(socket));
+    await new Promise<void>((done) => silent.listen(0, '127.0.0.1', done));
+    const port = (silent.address() as { port: number }).port;
+    try {
+      const project = mkdtempSync(join(tmpdir(), 'oam-bundle-'));
+      mkdirSync(join(project, '.gitlab'));
+      writeFileSync(join(project, '.gitlab/oam.yaml'), 'not: [valid');
+      const started = Date.now();
+      const result = await runProgram(process.execPath, [CLI, 'grant', '--component', 'deploy'], {
+        cwd: project,
+        env: { CI_SERVER_URL: `http://127.0.0.1:${port}`, OAM_ID_TOKEN: 'x.y.z' },
+      });
+      assert.equal(result.status, 2, result.stderr);
+      assert.match(result.stderr, /error\[ERR_METADATA_INVALID\]/);
+      assert.ok(Date.now() - started < 3_000, `took ${Date.now() - started} ms: the process waited for the prefetch`);
+    } finally {
+      for (const socket of held) socket.destroy();
+      silent.close();
+    }
+  });
 });
