@@ -50,11 +50,6 @@ export function exitCodeFor(code: ErrorCode): ExitCode {
   return EXIT_BY_CODE[code];
 }
 
-/** The codes that mean "a rule said no" rather than "something broke". */
-export function isDenial(code: ErrorCode): boolean {
-  return EXIT_BY_CODE[code] === 3;
-}
-
 export interface OamErrorOptions {
   /** What to do next; printed as `hint: ...`. */
   hint?: string;

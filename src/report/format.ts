@@ -22,8 +22,3 @@ export function formatDuration(totalSeconds: number): string {
 export function formatTime(date: Date): string {
   return `${date.toISOString().slice(0, 19).replace('T', ' ')} UTC`;
 }
-
-/** Seconds since the epoch (a JWT `iat`) as a Date. */
-export function fromEpochSeconds(seconds: number): Date {
-  return new Date(seconds * 1000);
-}
