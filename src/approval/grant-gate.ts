@@ -3,6 +3,7 @@
  * command seams: `checkApprovalsForGrant(deps, target, token)` before the
  * exchange. Logs each counted approval; throws the precise ERR_APPROVAL_*.
  */
+import { approvalStepFor } from '../access-file/lookup.ts';
 import type { AccessFile, Component, CredentialTrait } from '../access-file/model.ts';
 import { formatDuration } from '../report/format.ts';
 import type { VerifiedToken } from '../token/types.ts';
@@ -19,7 +20,7 @@ export interface GateTarget {
 
 export async function checkApprovalsForGrant(deps: CommandDeps, target: GateTarget, own: VerifiedToken): Promise<ApprovalOutcome> {
   const { log, options } = deps;
-  const step = target.file.steps.find((s) => s.component === target.component.name);
+  const step = approvalStepFor(target.file, target.component);
   if (!step) return { required: false, step: undefined, request: undefined, approvals: [], expired: [] };
   return log.section(`approvals (step ${step.name})`, async () => {
     const lookups = createApprovalLookups({ api: gitlabApiOf(deps), scope: scopeOf(deps, own.claims) });

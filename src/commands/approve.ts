@@ -3,6 +3,7 @@
  * names the approver. Check everything the grant will check, refuse early
  * with the precise code, and only then write `approvals/<job_id>.json`.
  */
+import { approvalStepFor } from '../access-file/lookup.ts';
 import {
   checkEligibility,
   checkReason,
@@ -22,7 +23,6 @@ import { type ApprovalForReport, buildReportState } from '../report/build-state.
 import { formatDuration } from '../report/format.ts';
 import { fromIat, jobRefOf, personOf } from '../report/report-state.ts';
 import { reportEvent } from '../report/report-event.ts';
-import { approvalStepOf } from './request.ts';
 import { loadTarget } from './target.ts';
 
 export const REASON_VARIABLE = 'OAM_APPROVAL_REASON';
@@ -32,7 +32,7 @@ export async function runApprove(deps: CommandDeps): Promise<number> {
   const target = await loadTarget(deps);
   const verifier = deps.verifier();
   const own = await verifyOwnEvidenceToken(deps.env, options.evidenceTokenVar, verifier, log);
-  const step = approvalStepOf(target.file.steps, target.component);
+  const step = approvalStepFor(target.file, target.component);
   if (!step) {
     throw new OamError('ERR_USAGE', `component ${target.component.name} has no jit-approval step in ${target.file.path}: there is nothing to approve`, {
       hint: 'remove the approve job, or add a jit-approval step for the component',

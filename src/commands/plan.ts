@@ -4,6 +4,7 @@
  * Exchanges nothing. Without a token it shows the static part and says so.
  * Exits 3 when the conditions would deny, so it can gate a pipeline.
  */
+import { approvalStepFor } from '../access-file/lookup.ts';
 import { formatDuration } from '../report/format.ts';
 import { evaluatePolicies, type Decision } from '../policy/evaluate.ts';
 import { describeRequestedAccess } from '../providers/requested-access.ts';
@@ -18,7 +19,7 @@ export async function runPlan(deps: Deps): Promise<number> {
   const { options, log } = deps;
   const target = await loadTarget(deps);
   const access = describeRequestedAccess(target.component, target.trait);
-  const step = target.file.steps.find((s) => s.component === target.component.name);
+  const step = approvalStepFor(target.file, target.component);
   let token: VerifiedToken | undefined;
   if (deps.env[options.tokenVar]?.trim()) {
     const raw = readTokenVariable(deps.env, options.tokenVar, target.audience);

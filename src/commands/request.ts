@@ -3,7 +3,8 @@
  * file, evaluate the component's conditions, write the request evidence and
  * open the merge request note. Nothing here touches a cloud.
  */
-import type { ApprovalStep, Component } from '../access-file/model.ts';
+import { approvalStepFor } from '../access-file/lookup.ts';
+import type { Component } from '../access-file/model.ts';
 import type { CommandDeps } from '../approval/deps.ts';
 import { gitlabApiOf, reportContextOf, scopeOf } from '../approval/deps.ts';
 import { writeRequestEvidence } from '../approval/evidence.ts';
@@ -18,10 +19,6 @@ import { reportEvent } from '../report/report-event.ts';
 import type { VerifiedToken } from '../token/types.ts';
 import { loadTarget } from './target.ts';
 
-export function approvalStepOf(steps: readonly ApprovalStep[], component: Component): ApprovalStep | undefined {
-  return steps.find((s) => s.component === component.name);
-}
-
 export function auditRequired(component: Component): boolean {
   return component.traits.some((t) => t.type === 'mr-audit' && t.required);
 }
@@ -30,7 +27,7 @@ export async function runRequest(deps: CommandDeps): Promise<number> {
   const { options, log, ctx } = deps;
   const target = await loadTarget(deps);
   const own: VerifiedToken = await verifyOwnEvidenceToken(deps.env, options.evidenceTokenVar, deps.verifier(), log);
-  const step = approvalStepOf(target.file.steps, target.component);
+  const step = approvalStepFor(target.file, target.component);
   const requested = describeRequestedAccess(target.component, target.trait);
   const api = gitlabApiOf(deps);
   const report = reportContextOf(deps, api, scopeOf(deps, own.claims));

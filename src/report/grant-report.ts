@@ -3,6 +3,7 @@
  * the note (a required audit stops the grant here with ERR_REPORT_FAILED),
  * then write the audit record and the metrics; on a denial, record it.
  */
+import { approvalStepFor } from '../access-file/lookup.ts';
 import type { AccessFile, Component, CredentialTrait } from '../access-file/model.ts';
 import type { CommandDeps } from '../approval/deps.ts';
 import { gitlabApiOf, reportContextOf, scopeOf } from '../approval/deps.ts';
@@ -89,7 +90,7 @@ export async function reportGrantDenied(deps: CommandDeps, target: GrantReportTa
     serverUrl: deps.ctx.serverUrl,
     requested: describeRequestedAccess(target.component, target.trait),
     accessFileDigest: target.file.digest,
-    step: target.file.steps.find((s) => s.component === target.component.name),
+    step: approvalStepFor(target.file, target.component),
     request: partial?.request,
     approvals: partial?.approvals ?? [],
     matchedPolicies: [],
