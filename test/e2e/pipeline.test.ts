@@ -106,7 +106,20 @@ function noteTexts(world: EmbeddedDefault): string[] {
   return world.gitlab.notes(DEFAULT_PROJECT.id, DEFAULT_MR_IID).map((n) => n.body.replace(/\u200b/g, '').replace(/\\(.)/g, '$1'));
 }
 
-describe('jit-access end to end', { timeout: 180_000 }, () => {
+/**
+ * gitlab-ci-local needs rsync, and the deploy job runs Debian's AWS CLI; both
+ * come from apt (`.ci/run` installs them). Without them these tests are skipped
+ * with this reason rather than failing on a missing tool.
+ */
+const MISSING_TOOLS = [
+  ['rsync', ['/usr/bin/rsync', '/bin/rsync']],
+  ['awscli (/usr/bin/aws)', ['/usr/bin/aws']],
+]
+  .filter(([, paths]) => !(paths as string[]).some((p) => existsSync(p)))
+  .map(([name]) => name as string);
+const skip = MISSING_TOOLS.length > 0 ? `needs ${MISSING_TOOLS.join(' and ')}: apt-get install -y rsync awscli (.ci/run does)` : false;
+
+describe('jit-access end to end', { timeout: 180_000, skip }, () => {
   before(() => {
     assert.ok(existsSync(BUNDLE), 'dist/oam-grant.mjs is missing: run `npm run build` first');
   });
