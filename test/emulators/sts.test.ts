@@ -225,7 +225,8 @@ describe('sts emulator', () => {
     assert.match(who.UserId!, /^AROA[A-Z0-9]{17}:GitLabRunner-1217-1000001$/);
 
     await rejects(
-      callerIdentity({ ...creds, secretAccessKey: `${creds.secretAccessKey.slice(0, -1)}x` }),
+      // Change the last character for sure (a secret may already end in the replacement).
+      callerIdentity({ ...creds, secretAccessKey: `${creds.secretAccessKey.slice(0, -1)}${creds.secretAccessKey.endsWith('x') ? 'y' : 'x'}` }),
       'SignatureDoesNotMatch',
       /^The request signature we calculated does not match/,
     );
