@@ -57,6 +57,25 @@ export function checkBinding(evidence: GitlabClaims, own: GitlabClaims, source: 
   }
 }
 
+/** Prefix of the optional second evidence audience that names the component (`oam-grant:component:deploy-prod`). */
+export const COMPONENT_AUDIENCE_PREFIX = 'oam-grant:component:';
+
+/**
+ * The components' request and approve jobs mint their evidence token for
+ * `[oam-grant, oam-grant:component:<name>]`. The `component` field of an
+ * evidence file is not signed; this audience is, so a request or approval
+ * given for one component cannot be relabelled for another. A token with no
+ * component audience (a hand-written job, as design.md allows) is accepted.
+ */
+export function checkComponentAudience(evidence: GitlabClaims, component: string, source: string): void {
+  const scoped = evidence.aud.filter((a) => a.startsWith(COMPONENT_AUDIENCE_PREFIX));
+  if (scoped.length > 0 && !scoped.includes(`${COMPONENT_AUDIENCE_PREFIX}${component}`)) {
+    throw new OamError('ERR_APPROVAL_INVALID', `${source}: the token was minted for ${scoped.join(', ')}, not for component ${component}`, {
+      hint: "evidence counts only for the component its job was for: run this component's request and approve jobs",
+    });
+  }
+}
+
 // biome-ignore lint/suspicious/noControlCharactersInRegex: detecting them is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 

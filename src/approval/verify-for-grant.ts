@@ -12,6 +12,7 @@ import type { TokenVerifier, VerifiedToken } from '../token/types.ts';
 import {
   type ApproverMatch,
   checkBinding,
+  checkComponentAudience,
   checkEligibility,
   checkReason,
   checkSeparation,
@@ -83,6 +84,7 @@ async function verifyApproval(context: ApprovalCheckContext, located: Located<Ap
   const { path, evidence } = located;
   const token = await verifyEvidenceToken(verifier, evidence.token, path);
   checkBinding(token.claims, own.claims, path);
+  checkComponentAudience(token.claims, component.name, path);
   if (evidence.component !== component.name || evidence.step !== step.name) {
     throw new OamError(
       'ERR_APPROVAL_INVALID',

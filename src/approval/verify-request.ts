@@ -8,7 +8,7 @@ import type { AccessFile, Component, CredentialTrait } from '../access-file/mode
 import { OamError } from '../errors.ts';
 import { describeRequestedAccess, type RequestedAccess } from '../providers/requested-access.ts';
 import type { TokenVerifier, VerifiedToken } from '../token/types.ts';
-import { checkBinding, verifyEvidenceToken } from './checks.ts';
+import { checkBinding, checkComponentAudience, verifyEvidenceToken } from './checks.ts';
 import { readRequestEvidence, type RequestEvidence, requestEvidencePath } from './evidence.ts';
 
 export interface VerifiedRequest {
@@ -65,6 +65,7 @@ export async function verifyRequest(
   }
   const token = await verifyEvidenceToken(verifier, evidence.token, path);
   checkBinding(token.claims, own.claims, path);
+  checkComponentAudience(token.claims, target.component.name, path);
   const requested = describeRequestedAccess(target.component, target.trait);
   if (evidence.accessFileDigest !== target.file.digest) throw tampered(path, 'accessFileDigest');
   compareRequested(path, evidence.requested, requested);

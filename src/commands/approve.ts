@@ -3,6 +3,7 @@
  * names the approver. Check everything the grant will check, refuse early
  * with the precise code, and only then write `approvals/<job_id>.json`.
  */
+import { checkComponentAudience } from '../approval/checks.ts';
 import { approvalStepFor } from '../access-file/lookup.ts';
 import {
   checkEligibility,
@@ -32,6 +33,7 @@ export async function runApprove(deps: CommandDeps): Promise<number> {
   const target = await loadTarget(deps);
   const verifier = deps.verifier();
   const own = await verifyOwnEvidenceToken(deps.env, options.evidenceTokenVar, verifier, log);
+  checkComponentAudience(own.claims, target.component.name, options.evidenceTokenVar);
   const step = approvalStepFor(target.file, target.component);
   if (!step) {
     throw new OamError('ERR_USAGE', `component ${target.component.name} has no jit-approval step in ${target.file.path}: there is nothing to approve`, {

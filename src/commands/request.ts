@@ -3,6 +3,7 @@
  * file, evaluate the component's conditions, write the request evidence and
  * open the merge request note. Nothing here touches a cloud.
  */
+import { checkComponentAudience } from '../approval/checks.ts';
 import { approvalStepFor } from '../access-file/lookup.ts';
 import type { Component } from '../access-file/model.ts';
 import type { CommandDeps } from '../approval/deps.ts';
@@ -27,6 +28,8 @@ export async function runRequest(deps: CommandDeps): Promise<number> {
   const { options, log, ctx } = deps;
   const target = await loadTarget(deps);
   const own: VerifiedToken = await verifyOwnEvidenceToken(deps.env, options.evidenceTokenVar, deps.verifier(), log);
+  // Evidence the grant would refuse is refused here, where the cause is plain.
+  checkComponentAudience(own.claims, target.component.name, options.evidenceTokenVar);
   const step = approvalStepFor(target.file, target.component);
   const requested = describeRequestedAccess(target.component, target.trait);
   const api = gitlabApiOf(deps);

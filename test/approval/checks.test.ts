@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   checkBinding,
+  checkComponentAudience,
   checkEligibility,
   checkReason,
   checkSeparation,
@@ -27,6 +28,20 @@ describe('checkBinding', () => {
   }
   it('accepts evidence from this project, pipeline and commit', () => {
     assert.doesNotThrow(() => checkBinding(claims({ job_id: '777', user_login: 'alice' }), own, SRC));
+  });
+});
+
+describe('checkComponentAudience', () => {
+  const withAud = (aud: string[]) => ({ ...claims(), aud });
+  it('accepts a token minted for this component, and one that names no component', () => {
+    assert.doesNotThrow(() => checkComponentAudience(withAud(['oam-grant', 'oam-grant:component:deploy-prod']), 'deploy-prod', SRC));
+    assert.doesNotThrow(() => checkComponentAudience(withAud(['oam-grant']), 'deploy-prod', SRC));
+  });
+  it('refuses a token minted for another component', () => {
+    assert.throws(() => checkComponentAudience(withAud(['oam-grant', 'oam-grant:component:deploy-staging']), 'deploy-prod', SRC), {
+      code: 'ERR_APPROVAL_INVALID',
+      message: `${SRC}: the token was minted for oam-grant:component:deploy-staging, not for component deploy-prod`,
+    });
   });
 });
 

@@ -55,15 +55,16 @@ async function runPipeline(world: EmbeddedDefault, claims: Record<string, string
   const repo = createFixtureRepo({ files: readFixture(), userEmail: `${people.requester}@example.com` });
   installShim(repo, 'oam-grant', BUNDLE);
   const base = { ...claims, sha: repo.sha, pipeline_id: PIPELINE_ID, environment: 'production' };
-  const mint = (job: keyof typeof JOBS, login: string, aud: string) => {
+  const mint = (job: keyof typeof JOBS, login: string, aud: string | string[]) => {
     const user = DEFAULT_USERS.find((u) => u.username === login);
     assert.ok(user, `no user ${login} in the GitLab emulator`);
     return world.issuer.mint({ ...base, job_id: JOBS[job], user_login: login, user_id: String(user.id), user_email: user.email }, { aud });
   };
   // Minted in the order GitLab would: the approver presses Run after the request.
-  const requestToken = await mint('request', people.requester, 'oam-grant');
-  const approveToken = await mint('approve', people.approver, 'oam-grant');
-  const grantEvidenceToken = await mint('grant', people.requester, 'oam-grant');
+  // The audiences the templates declare: oam-grant plus the component's own.
+  const evidenceAudience = ['oam-grant', `oam-grant:component:${COMPONENT}`];
+  const requestToken = await mint('request', people.requester, evidenceAudience);
+  const approveToken = await mint('approve', people.approver, evidenceAudience);
   const grantToken = await mint('grant', people.requester, 'sts.amazonaws.com');
   const result = await runGcl(
     repo,
@@ -79,7 +80,6 @@ async function runPipeline(world: EmbeddedDefault, claims: Record<string, string
         E2E_REQUEST_TOKEN: requestToken,
         E2E_APPROVE_TOKEN: approveToken,
         E2E_APPROVAL_REASON: 'OPS-42: ship the e2e release',
-        E2E_GRANT_EVIDENCE_TOKEN: grantEvidenceToken,
         E2E_GRANT_TOKEN: grantToken,
       },
       timeoutMs: 120_000,

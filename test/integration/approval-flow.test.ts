@@ -340,6 +340,27 @@ describe('approval flow through the bundle', () => {
     assert.equal(p.dotenv(), false);
   });
 
+  it('refuses evidence whose signed audience names another component', async () => {
+    const p = newPipeline();
+    assert.equal((await p.request('deploy-prod')).status, 0);
+    // The approve job itself refuses a token minted for another component's approve job ...
+    const scopedToPair = (jobId: string) =>
+      world.issuer.mint({ ...ALICE, sha: DEFAULT_SHA, pipeline_id: p.id, job_id: jobId }, { aud: ['oam-grant', 'oam-grant:component:pair'], ttlSeconds: 3600 });
+    const early = await runCli(['approve', '--component', 'deploy-prod'], {
+      cwd: p.dir,
+      env: { CI_SERVER_URL: world.issuer.url, CI_API_V4_URL: `${world.gitlab.url}/api/v4`, CI_PROJECT_ID: '1217', CI_PIPELINE_ID: p.id, CI_JOB_ID: '905', CI_COMMIT_SHA: DEFAULT_SHA, CI_MERGE_REQUEST_IID: '7', OAM_GITLAB_TOKEN: API_TOKEN, OAM_APPROVAL_REASON: 'OPS-1', OAM_EVIDENCE_TOKEN: await scopedToPair('905') },
+    });
+    refused(early, 'ERR_APPROVAL_INVALID', 'OAM_EVIDENCE_TOKEN: the token was minted for oam-grant:component:pair, not for component deploy-prod');
+    // ... and the grant refuses such a token relabelled into this component's approvals.
+    assert.equal((await p.approve('deploy-prod', ALICE, '901', 'OPS-1')).status, 0);
+    const approvalPath = join(p.dir, '.oam-grant/approvals/901.json');
+    const approval = JSON.parse(readFileSync(approvalPath, 'utf8'));
+    approval.token = await scopedToPair('901');
+    writeFileSync(approvalPath, JSON.stringify(approval));
+    refused(await p.grant('deploy-prod'), 'ERR_APPROVAL_INVALID', /approvals\/901\.json: the token was minted for oam-grant:component:pair, not for component deploy-prod$/);
+    assert.equal(p.dotenv(), false);
+  });
+
   it('refuses a missing or malformed reason', async () => {
     const p = newPipeline();
     assert.equal((await p.request('deploy-prod')).status, 0);

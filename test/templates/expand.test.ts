@@ -84,7 +84,7 @@ describe('components expanded by gitlab-ci-local', () => {
     assert.equal(request.stage, 'release');
     assert.deepEqual(request.image, { name: INPUTS.image });
     assert.deepEqual(request.environment, { name: 'production', action: 'prepare' });
-    assert.deepEqual(request.id_tokens, { OAM_EVIDENCE_TOKEN: { aud: 'oam-grant' } });
+    assert.deepEqual(request.id_tokens, { OAM_EVIDENCE_TOKEN: { aud: ['oam-grant', 'oam-grant:component:deploy-prod'] } });
     assert.deepEqual(request.variables, {
       OAM_COMPONENT: 'deploy-prod',
       OAM_FILE: 'ops/oam.yaml',
@@ -103,7 +103,7 @@ describe('components expanded by gitlab-ci-local', () => {
     assert.equal(approve.allow_failure, false);
     assert.equal(approve.manual_confirmation, 'Really?');
     assert.deepEqual(approve.needs, [{ job: 'creds:request', artifacts: true, optional: false }]);
-    assert.deepEqual(approve.id_tokens, { OAM_EVIDENCE_TOKEN: { aud: 'oam-grant' } });
+    assert.deepEqual(approve.id_tokens, { OAM_EVIDENCE_TOKEN: { aud: ['oam-grant', 'oam-grant:component:deploy-prod'] } });
     assert.deepEqual(approve.script, ['oam-grant approve']);
     assert.deepEqual(approve.artifacts, { access: 'developer', expire_in: '1 week', paths: ['.oam-grant/deploy-prod/approvals/'] });
     assert.ok(Array.isArray(listed));
