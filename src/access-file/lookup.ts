@@ -45,3 +45,8 @@ export function credentialTraitOf(component: Component): CredentialTrait {
 export function auditTraitOf(component: Component): MrAuditTrait | undefined {
   return component.traits.find((t): t is MrAuditTrait => t.type === 'mr-audit');
 }
+
+/** True when the component's mr-audit trait says no credentials without a posted note. */
+export function isAuditRequired(component: Component): boolean {
+  return auditTraitOf(component)?.required === true;
+}

@@ -57,6 +57,13 @@ export interface MrAuditTrait {
 /** The trait types that yield credentials (one provider each). */
 export type CredentialTrait = AwsStsTrait;
 
+/** A component picked from its file, with its credential trait: what every step after loading works on. */
+export interface ComponentTarget {
+  readonly file: AccessFile;
+  readonly component: Component;
+  readonly trait: CredentialTrait;
+}
+
 export type Policy = GitlabConditionsPolicy | CredentialLimitsPolicy;
 
 export interface GitlabConditionsPolicy {

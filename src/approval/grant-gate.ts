@@ -4,7 +4,7 @@
  * exchange. Logs each counted approval; throws the precise ERR_APPROVAL_*.
  */
 import { approvalStepFor } from '../access-file/lookup.ts';
-import type { AccessFile, Component, CredentialTrait } from '../access-file/model.ts';
+import type { ComponentTarget } from '../access-file/model.ts';
 import { formatDuration } from '../report/format.ts';
 import type { VerifiedToken } from '../token/types.ts';
 import { describeMatch } from './checks.ts';
@@ -12,13 +12,7 @@ import { type CommandDeps, gitlabApiOf, scopeOf } from './deps.ts';
 import { createApprovalLookups } from './lookups.ts';
 import { type ApprovalOutcome, verifyApprovalsForGrant } from './verify-for-grant.ts';
 
-export interface GateTarget {
-  readonly file: AccessFile;
-  readonly component: Component;
-  readonly trait: CredentialTrait;
-}
-
-export async function checkApprovalsForGrant(deps: CommandDeps, target: GateTarget, own: VerifiedToken): Promise<ApprovalOutcome> {
+export async function checkApprovalsForGrant(deps: CommandDeps, target: ComponentTarget, own: VerifiedToken): Promise<ApprovalOutcome> {
   const { log, options } = deps;
   const step = approvalStepFor(target.file, target.component);
   if (!step) return { required: false, step: undefined, request: undefined, approvals: [], expired: [] };

@@ -5,10 +5,10 @@
  * evidence file must never be read as a whole one).
  */
 import { constants } from 'node:fs';
-import { lstat, mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { lstat, mkdir, open } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { OamError } from '../errors.ts';
+import { writeFileAtomic } from '../lib/atomic-file.ts';
 
 /** Evidence files are a few KiB; anything larger is not ours. */
 export const MAX_EVIDENCE_BYTES = 64 * 1024;
@@ -71,22 +71,10 @@ export async function ensureDirectory(path: string): Promise<void> {
   if (!(await isRealDirectory(path))) throw new UnsafeFileError(path, 'is not a directory');
 }
 
-/**
- * Write through a temporary file in the same directory, then rename: readers
- * see the old file or the new one, never a torn one, and a symlink planted at
- * the target is replaced rather than followed.
- */
-export async function writeFileAtomic(path: string, content: string, mode = 0o644): Promise<void> {
-  const dir = dirname(path);
-  await ensureDirectory(dir);
-  const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    await writeFile(temp, content, { mode, flag: 'wx' });
-    await rename(temp, path);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
+/** A record (evidence, audit, metrics) written atomically, its folder created first. */
+async function writeRecordFile(path: string, content: string): Promise<void> {
+  await ensureDirectory(dirname(path));
+  await writeFileAtomic(path, content, 0o644);
 }
 
 const FS_REASONS: Readonly<Record<string, string>> = {
@@ -129,7 +117,7 @@ export async function assertOutDirNotSymlink(outDir: string): Promise<void> {
 export async function writeOutFile(outDir: string, path: string, content: string, what: string): Promise<void> {
   try {
     await assertOutDirNotSymlink(outDir);
-    await writeFileAtomic(path, content);
+    await writeRecordFile(path, content);
   } catch (error) {
     throw new OamError('ERR_EXPORT_FAILED', `cannot write the ${what} ${path}: ${describeFsError(error)}`, {
       hint: `make --out-dir (${outDir}) a writable directory of the job's workspace, not a symbolic link`,

@@ -4,7 +4,7 @@
  * asked is recomputed from the access file at that commit, so the unsigned
  * `requested` field can only agree, never decide.
  */
-import type { AccessFile, Component, CredentialTrait } from '../access-file/model.ts';
+import type { ComponentTarget } from '../access-file/model.ts';
 import { OamError } from '../errors.ts';
 import { describeRequestedAccess, type RequestedAccess } from '../providers/requested-access.ts';
 import type { TokenVerifier, VerifiedToken } from '../token/types.ts';
@@ -17,12 +17,6 @@ export interface VerifiedRequest {
   readonly token: VerifiedToken;
   /** Recomputed from the access file: what the grant will actually ask for. */
   readonly requested: RequestedAccess;
-}
-
-export interface RequestTarget {
-  readonly file: AccessFile;
-  readonly component: Component;
-  readonly trait: CredentialTrait;
 }
 
 function tampered(path: string, what: string): OamError {
@@ -46,7 +40,7 @@ export function compareRequested(path: string, recorded: RequestedAccess, actual
  * Throws ERR_APPROVAL_MISSING when there is none.
  */
 export async function verifyRequest(
-  target: RequestTarget,
+  target: ComponentTarget,
   own: VerifiedToken,
   outDir: string,
   verifier: TokenVerifier,

@@ -4,9 +4,10 @@
  * Nothing is written until every check, the exchange and the required audit
  * note have succeeded.
  */
+import { isAuditRequired } from '../access-file/lookup.ts';
 import { resolve } from 'node:path';
 import { assertAllowed, evaluatePolicies, type Decision } from '../policy/evaluate.ts';
-import { checkDotenvTarget, prefixVariables, renderDotenv, writeFileAtomic } from '../export/dotenv.ts';
+import { checkDotenvTarget, prefixVariables, renderDotenv, writeDotenvFile } from '../export/dotenv.ts';
 import { OamError } from '../errors.ts';
 import { registerSecret } from '../lib/redact.ts';
 import { formatDuration } from '../report/format.ts';
@@ -79,8 +80,7 @@ export async function obtainGrant(deps: Deps): Promise<GrantResult> {
  * exchange and then fail, so it fails before credentials exist.
  */
 function assertAuditPostable(deps: Deps, target: Target): void {
-  const required = target.component.traits.some((t) => t.type === 'mr-audit' && t.required);
-  if (required && !deps.env.OAM_GITLAB_TOKEN) {
+  if (isAuditRequired(target.component) && !deps.env.OAM_GITLAB_TOKEN) {
     throw new OamError('ERR_REPORT_FAILED', `mr-audit is required for ${target.component.name}, but OAM_GITLAB_TOKEN is not set`, {
       hint: 'give the grant job an API token (scope api) in OAM_GITLAB_TOKEN, or set mr-audit required: false',
     });
@@ -91,7 +91,7 @@ export async function runGrant(deps: Deps): Promise<number> {
   const path = resolve(deps.options.dotenv);
   await checkDotenvTarget(path);
   const result = await obtainGrant(deps);
-  await deps.log.section('export', () => writeFileAtomic(path, renderDotenv(result.variables, deps.options.dotenv)));
+  await deps.log.section('export', () => writeDotenvFile(path, renderDotenv(result.variables, deps.options.dotenv)));
   deps.log.success(
     `granted ${result.target.component.name}: ${result.credentials.identity} until ${result.credentials.expiresAt.toISOString()}; ` +
       `${result.variables.length} variables in ${deps.options.dotenv} (downloadable by project members until the credentials expire)`,

@@ -5,7 +5,6 @@
  */
 import { checkComponentAudience } from '../approval/checks.ts';
 import { approvalStepFor } from '../access-file/lookup.ts';
-import type { Component } from '../access-file/model.ts';
 import type { CommandDeps } from '../approval/deps.ts';
 import { gitlabApiOf, reportContextOf, scopeOf } from '../approval/deps.ts';
 import { writeRequestEvidence } from '../approval/evidence.ts';
@@ -19,10 +18,6 @@ import { fromIat, jobRefOf, personOf } from '../report/report-state.ts';
 import { reportEvent } from '../report/report-event.ts';
 import type { VerifiedToken } from '../token/types.ts';
 import { loadTarget } from './target.ts';
-
-export function auditRequired(component: Component): boolean {
-  return component.traits.some((t) => t.type === 'mr-audit' && t.required);
-}
 
 export async function runRequest(deps: CommandDeps): Promise<number> {
   const { options, log, ctx } = deps;

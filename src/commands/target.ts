@@ -4,7 +4,7 @@
  */
 import { loadAccessFile } from '../access-file/load.ts';
 import { credentialTraitOf, findComponent } from '../access-file/lookup.ts';
-import type { AccessFile, Component, CredentialTrait } from '../access-file/model.ts';
+import type { ComponentTarget, CredentialTrait } from '../access-file/model.ts';
 import { providerFor } from '../providers/index.ts';
 import type { CredentialProvider } from '../providers/types.ts';
 import { readTokenVariable } from '../token/verify.ts';
@@ -12,10 +12,7 @@ import { EVIDENCE_AUDIENCE, type VerifiedToken } from '../token/types.ts';
 import { OamError } from '../errors.ts';
 import type { Deps } from './deps.ts';
 
-export interface Target {
-  readonly file: AccessFile;
-  readonly component: Component;
-  readonly trait: CredentialTrait;
+export interface Target extends ComponentTarget {
   readonly provider: CredentialProvider<CredentialTrait>;
   /** The audience the exchange token must carry. */
   readonly audience: string;

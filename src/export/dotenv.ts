@@ -5,9 +5,9 @@
  * and only after every other step succeeded.
  */
 import { constants } from 'node:fs';
-import { access, lstat, open, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { access, lstat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { writeFileAtomic } from '../lib/atomic-file.ts';
 import { OamError } from '../errors.ts';
 
 /** GitLab's `dotenv_size` limit. */
@@ -67,29 +67,19 @@ export async function checkDotenvTarget(path: string): Promise<void> {
 }
 
 /**
- * Writes `text` to `path` atomically: a 0600 temporary file opened with
- * O_EXCL|O_NOFOLLOW in the same folder, fsynced, then renamed over the
- * target. A symlink at the target is refused rather than followed or replaced.
+ * Writes the dotenv file atomically with mode 0600. A symlink at the target is
+ * refused rather than followed or replaced.
  */
-export async function writeFileAtomic(path: string, text: string): Promise<void> {
+export async function writeDotenvFile(path: string, text: string): Promise<void> {
   const existing = await lstat(path).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return undefined;
     throw exportError(`${path}: cannot inspect (${error.code ?? error.message})`, 'check the path given with --dotenv');
   });
   if (existing?.isSymbolicLink()) throw exportError(`${path} is a symbolic link; refusing to write credentials through it`, 'remove the link or choose another --dotenv path');
   if (existing && !existing.isFile()) throw exportError(`${path} exists and is not a regular file`, 'choose another --dotenv path');
-  const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  let handle: Awaited<ReturnType<typeof open>> | undefined;
   try {
-    handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-    await handle.writeFile(text, 'utf8');
-    await handle.sync();
-    await handle.close();
-    handle = undefined;
-    await rename(temp, path);
+    await writeFileAtomic(path, text, 0o600);
   } catch (error) {
-    await handle?.close().catch(() => undefined);
-    await unlink(temp).catch(() => undefined);
     const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
     throw exportError(`${path}: cannot write (${code})`, 'check that the job can write to the project directory');
   }

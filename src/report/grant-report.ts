@@ -3,8 +3,8 @@
  * the note (a required audit stops the grant here with ERR_REPORT_FAILED),
  * then write the audit record and the metrics; on a denial, record it.
  */
-import { approvalStepFor } from '../access-file/lookup.ts';
-import type { AccessFile, Component, CredentialTrait } from '../access-file/model.ts';
+import { approvalStepFor, isAuditRequired } from '../access-file/lookup.ts';
+import type { ComponentTarget } from '../access-file/model.ts';
 import type { CommandDeps } from '../approval/deps.ts';
 import { gitlabApiOf, reportContextOf, scopeOf } from '../approval/deps.ts';
 import { type ApprovalOutcome, partialOutcomeOf } from '../approval/verify-for-grant.ts';
@@ -17,23 +17,13 @@ import { buildReportState } from './build-state.ts';
 import { jobRefOf, personOf } from './report-state.ts';
 import { type ReportEventResult, reportEvent } from './report-event.ts';
 
-export interface GrantReportTarget {
-  readonly file: AccessFile;
-  readonly component: Component;
-  readonly trait: CredentialTrait;
-}
-
 export interface GrantReportInput {
-  readonly target: GrantReportTarget;
+  readonly target: ComponentTarget;
   readonly token: VerifiedToken;
   readonly decision: Decision | undefined;
   readonly approvals: ApprovalOutcome | undefined;
   readonly credentials: Pick<IssuedCredentials, 'expiresAt' | 'identity' | 'sessionName'>;
   readonly exchangeMs: number;
-}
-
-function isRequired(component: Component): boolean {
-  return component.traits.some((t) => t.type === 'mr-audit' && t.required);
 }
 
 function reportContext(deps: CommandDeps, token: VerifiedToken) {
@@ -72,7 +62,7 @@ export async function reportGrant(deps: CommandDeps, input: GrantReportInput): P
       exchangeMs: input.exchangeMs,
     },
   });
-  return reportEvent({ ...reportContext(deps, token), state, required: isRequired(target.component) });
+  return reportEvent({ ...reportContext(deps, token), state, required: isAuditRequired(target.component) });
 }
 
 /**
@@ -80,7 +70,7 @@ export async function reportGrant(deps: CommandDeps, input: GrantReportInput): P
  * Best effort: the refusal itself is what the job reports; a failure to
  * record it is a warning.
  */
-export async function reportGrantDenied(deps: CommandDeps, target: GrantReportTarget, token: VerifiedToken, error: unknown): Promise<void> {
+export async function reportGrantDenied(deps: CommandDeps, target: ComponentTarget, token: VerifiedToken, error: unknown): Promise<void> {
   if (!isOamError(error) || error.exitCode !== 3) return;
   // What had been verified before the refusal: shown next to it, never more than was checked.
   const partial = partialOutcomeOf(error);

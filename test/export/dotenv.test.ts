@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { OamError } from '../../src/errors.ts';
-import { DOTENV_MAX_BYTES, prefixVariables, renderDotenv, writeFileAtomic } from '../../src/export/dotenv.ts';
+import { DOTENV_MAX_BYTES, prefixVariables, renderDotenv, writeDotenvFile } from '../../src/export/dotenv.ts';
 
 const refusesExport = (fn: () => unknown, message: RegExp) =>
   assert.throws(fn, (error: unknown) => error instanceof OamError && error.code === 'ERR_EXPORT_FAILED' && message.test(error.message));
@@ -44,13 +44,13 @@ describe('renderDotenv', () => {
   });
 });
 
-describe('writeFileAtomic', () => {
+describe('writeDotenvFile', () => {
   const dir = () => mkdtempSync(join(tmpdir(), 'oam-dotenv-'));
 
   it('writes with mode 0600 and leaves no temporary file', async () => {
     const d = dir();
     const path = join(d, 'oam-grant.env');
-    await writeFileAtomic(path, 'A=1\n');
+    await writeDotenvFile(path, 'A=1\n');
     assert.equal(readFileSync(path, 'utf8'), 'A=1\n');
     assert.equal(lstatSync(path).mode & 0o777, 0o600);
     assert.deepEqual(readdirSync(d), ['oam-grant.env']);
@@ -60,7 +60,7 @@ describe('writeFileAtomic', () => {
     const d = dir();
     const path = join(d, 'x.env');
     writeFileSync(path, 'OLD=1\n', { mode: 0o644 });
-    await writeFileAtomic(path, 'NEW=1\n');
+    await writeDotenvFile(path, 'NEW=1\n');
     assert.equal(readFileSync(path, 'utf8'), 'NEW=1\n');
     assert.equal(lstatSync(path).mode & 0o777, 0o600);
   });
@@ -70,11 +70,11 @@ describe('writeFileAtomic', () => {
     const target = join(d, 'target');
     writeFileSync(target, 'untouched');
     symlinkSync(target, join(d, 'link.env'));
-    await assert.rejects(writeFileAtomic(join(d, 'link.env'), 'A=1\n'), (error: unknown) => error instanceof OamError && error.code === 'ERR_EXPORT_FAILED' && /symbolic link/.test(error.message));
+    await assert.rejects(writeDotenvFile(join(d, 'link.env'), 'A=1\n'), (error: unknown) => error instanceof OamError && error.code === 'ERR_EXPORT_FAILED' && /symbolic link/.test(error.message));
     assert.equal(readFileSync(target, 'utf8'), 'untouched');
   });
 
   it('reports a missing folder as ERR_EXPORT_FAILED', async () => {
-    await assert.rejects(writeFileAtomic(join(dir(), 'no/such/dir/x.env'), 'A=1\n'), (error: unknown) => error instanceof OamError && error.code === 'ERR_EXPORT_FAILED' && /ENOENT/.test(error.message));
+    await assert.rejects(writeDotenvFile(join(dir(), 'no/such/dir/x.env'), 'A=1\n'), (error: unknown) => error instanceof OamError && error.code === 'ERR_EXPORT_FAILED' && /ENOENT/.test(error.message));
   });
 });
