@@ -16,7 +16,8 @@ import type { CommandDeps } from '../approval/deps.ts';
 import { gitlabApiOf, reportContextOf, scopeOf } from '../approval/deps.ts';
 import { writeApprovalEvidence } from '../approval/evidence.ts';
 import { createApprovalLookups } from '../approval/lookups.ts';
-import { verifyOwnEvidenceToken } from '../approval/own-token.ts';
+import { EVIDENCE_AUDIENCE } from '../token/types.ts';
+import { verifyJobToken } from './job-token.ts';
 import { verifyVisibleApprovals } from '../approval/verify-for-grant.ts';
 import { type VerifiedRequest, verifyRequest } from '../approval/verify-request.ts';
 import { isOamError, OamError } from '../errors.ts';
@@ -32,7 +33,7 @@ export async function runApprove(deps: CommandDeps): Promise<number> {
   const { options, log, ctx } = deps;
   const target = await loadTarget(deps);
   const verifier = deps.verifier();
-  const own = await verifyOwnEvidenceToken(deps.env, options.evidenceTokenVar, verifier, log);
+  const own = await verifyJobToken(deps, options.evidenceTokenVar, EVIDENCE_AUDIENCE);
   checkComponentAudience(own.claims, target.component.name, options.evidenceTokenVar);
   const step = approvalStepFor(target.file, target.component);
   if (!step) {

@@ -16,7 +16,8 @@ import { sessionNameFor } from '../providers/session-name.ts';
 import type { IssuedCredentials } from '../providers/types.ts';
 import type { VerifiedToken } from '../token/types.ts';
 import type { Deps } from './deps.ts';
-import { loadTarget, type Target, verifyExchangeToken } from './target.ts';
+import { verifyJobToken } from './job-token.ts';
+import { loadTarget, type Target } from './target.ts';
 import { checkApprovalsForGrant } from '../approval/grant-gate.ts';
 import { reportGrant, reportGrantDenied } from '../report/grant-report.ts';
 
@@ -33,7 +34,7 @@ export interface GrantResult {
 export async function obtainGrant(deps: Deps): Promise<GrantResult> {
   const { log } = deps;
   const target = await loadTarget(deps);
-  const token = await verifyExchangeToken(deps, target);
+  const token = await verifyJobToken(deps, deps.options.tokenVar, target.audience);
   let decision: Decision;
   let approvals: Awaited<ReturnType<typeof checkApprovalsForGrant>>;
   try {

@@ -8,7 +8,8 @@ import { approvalStepFor } from '../access-file/lookup.ts';
 import type { CommandDeps } from '../approval/deps.ts';
 import { gitlabApiOf, reportContextOf, scopeOf } from '../approval/deps.ts';
 import { writeRequestEvidence } from '../approval/evidence.ts';
-import { verifyOwnEvidenceToken } from '../approval/own-token.ts';
+import { EVIDENCE_AUDIENCE } from '../token/types.ts';
+import { verifyJobToken } from './job-token.ts';
 import { isOamError } from '../errors.ts';
 import { assertAllowed, evaluatePolicies } from '../policy/evaluate.ts';
 import { describeRequestedAccess } from '../providers/requested-access.ts';
@@ -22,7 +23,7 @@ import { loadTarget } from './target.ts';
 export async function runRequest(deps: CommandDeps): Promise<number> {
   const { options, log, ctx } = deps;
   const target = await loadTarget(deps);
-  const own: VerifiedToken = await verifyOwnEvidenceToken(deps.env, options.evidenceTokenVar, deps.verifier(), log);
+  const own: VerifiedToken = await verifyJobToken(deps, options.evidenceTokenVar, EVIDENCE_AUDIENCE);
   // Evidence the grant would refuse is refused here, where the cause is plain.
   checkComponentAudience(own.claims, target.component.name, options.evidenceTokenVar);
   const step = approvalStepFor(target.file, target.component);

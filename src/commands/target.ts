@@ -1,14 +1,13 @@
 /**
- * The steps every token-bearing command starts with: load the access file,
- * pick the component and its credential trait, verify the job's token.
+ * The step every command but validate starts with: load the access file and
+ * pick the component, its credential trait and provider.
  */
 import { loadAccessFile } from '../access-file/load.ts';
 import { credentialTraitOf, findComponent } from '../access-file/lookup.ts';
 import type { ComponentTarget, CredentialTrait } from '../access-file/model.ts';
 import { providerFor } from '../providers/index.ts';
 import type { CredentialProvider } from '../providers/types.ts';
-import { readTokenVariable } from '../token/verify.ts';
-import { EVIDENCE_AUDIENCE, type VerifiedToken } from '../token/types.ts';
+import { EVIDENCE_AUDIENCE } from '../token/types.ts';
 import { OamError } from '../errors.ts';
 import type { Deps } from './deps.ts';
 
@@ -34,16 +33,5 @@ export async function loadTarget(deps: Deps): Promise<Target> {
       });
     }
     return { file, component, trait, provider, audience };
-  });
-}
-
-export async function verifyExchangeToken(deps: Deps, target: Target): Promise<VerifiedToken> {
-  const { options, log } = deps;
-  return log.section('verify ID token', async () => {
-    const raw = readTokenVariable(deps.env, options.tokenVar, target.audience);
-    const token = await deps.verifier().verify(raw, { audience: target.audience, purpose: 'exchange', source: options.tokenVar });
-    const c = token.claims;
-    log.info(`${options.tokenVar}: ${c.project_path ?? '?'} ${c.ref_type ?? '?'} ${c.ref ?? '?'} (protected: ${c.ref_protected ?? '?'}), pipeline ${c.pipeline_id ?? '?'}, job ${c.job_id ?? '?'}, user ${c.user_login ?? '?'}`);
-    return token;
   });
 }
