@@ -74,7 +74,7 @@ export async function ensureDirectory(path: string): Promise<void> {
 /** A record (evidence, audit, metrics) written atomically, its folder created first. */
 async function writeRecordFile(path: string, content: string): Promise<void> {
   await ensureDirectory(dirname(path));
-  await writeFileAtomic(path, content, 0o644);
+  await writeFileAtomic(path, content, { mode: 0o644, durable: false });
 }
 
 const FS_REASONS: Readonly<Record<string, string>> = {

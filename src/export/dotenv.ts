@@ -78,7 +78,7 @@ export async function writeDotenvFile(path: string, text: string): Promise<void>
   if (existing?.isSymbolicLink()) throw exportError(`${path} is a symbolic link; refusing to write credentials through it`, 'remove the link or choose another --dotenv path');
   if (existing && !existing.isFile()) throw exportError(`${path} exists and is not a regular file`, 'choose another --dotenv path');
   try {
-    await writeFileAtomic(path, text, 0o600);
+    await writeFileAtomic(path, text, { mode: 0o600, durable: true });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
     throw exportError(`${path}: cannot write (${code})`, 'check that the job can write to the project directory');
