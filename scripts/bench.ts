@@ -11,6 +11,7 @@ import { createInterface } from 'node:readline';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { withInstance } from '../test/helpers/access-file.ts';
 
 const CLI = resolve('dist/oam-grant.mjs');
 const AWS = '/usr/bin/aws';
@@ -55,7 +56,7 @@ const world = JSON.parse(firstLine) as { issuer: string; sts: string; gitlab: st
 const workspace = mkdtempSync(join(tmpdir(), 'oam-grant-bench-'));
 try {
   mkdirSync(join(workspace, '.gitlab'));
-  writeFileSync(join(workspace, '.gitlab/oam.yaml'), ACCESS_FILE);
+  writeFileSync(join(workspace, '.gitlab/oam.yaml'), withInstance(ACCESS_FILE, world.issuer));
   const token = await (await fetch(`${world.issuer}/mint?format=raw&ttl=3600&ref=main&ref_type=branch&ref_protected=true`)).text();
   const env = {
     PATH: process.env.PATH ?? '',

@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DEFAULT_SHA, startEmbeddedDefault } from '../test/emulators/index.ts';
+import { withInstance } from '../test/helpers/access-file.ts';
 
 const CLI = resolve('dist/oam-grant.mjs');
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -81,13 +82,13 @@ async function main(): Promise<number> {
   const workspace = mkdtempSync(join(tmpdir(), 'oam-grant-demo-'));
   try {
     mkdirSync(join(workspace, '.gitlab'));
-    writeFileSync(join(workspace, '.gitlab/oam.yaml'), ACCESS_FILE);
+    writeFileSync(join(workspace, '.gitlab/oam.yaml'), withInstance(ACCESS_FILE, world.issuer.url));
     const pipeline = { project_id: '1217', project_path: 'acme/payments', pipeline_id: '4242', sha: DEFAULT_SHA };
     const baseEnv = {
       PATH: process.env.PATH ?? '',
       HOME: workspace,
       CI_SERVER_URL: world.issuer.url,
-      CI_API_V4_URL: `${world.gitlab.url}/api/v4`,
+      CI_API_V4_URL: `${world.issuer.url}/api/v4`,
       CI_PROJECT_ID: pipeline.project_id,
       CI_PROJECT_PATH: pipeline.project_path,
       CI_PIPELINE_ID: pipeline.pipeline_id,
@@ -117,7 +118,7 @@ async function main(): Promise<number> {
     say(bold('oam-grant demo'));
     say(`  issuer (GitLab OIDC)  ${world.issuer.url}`);
     say(`  STS emulator          ${world.sts.url}`);
-    say(`  GitLab API emulator   ${world.gitlab.url}   (MR !7 of acme/payments, opened by dev)`);
+    say(`  GitLab API emulator   ${world.issuer.url}/api/v4   (MR !7 of acme/payments, opened by dev)`);
     say(`  workspace             ${workspace} (.gitlab/oam.yaml written)`);
 
     if ((await run('check the access file', ['validate'], {})) !== 0) return 1;

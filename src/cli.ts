@@ -2,15 +2,15 @@
  * argv + env -> options -> a command. The only place that prints errors and
  * sets the exit code.
  */
-import { assertApiOnIssuerHost, readCiContext } from './context.ts';
+import { readCiContext } from './context.ts';
 import { isOamError, OamError } from './errors.ts';
-import { httpGet } from './lib/http.ts';
+import { httpGet, parseSafeUrl } from './lib/http.ts';
 import { Logger, sanitizeLine } from './lib/log.ts';
 import { redact, registerSecret } from './lib/redact.ts';
 import { COMMANDS, parseOptions } from './options.ts';
 import { runCommand } from './run.ts';
 import { IssuerTokenVerifier } from './token/verify.ts';
-import { requireIssuer } from './commands/deps.ts';
+import { normalizeIssuer } from './token/discovery.ts';
 import type { TokenVerifier } from './token/types.ts';
 
 declare const OAM_GRANT_VERSION: string | undefined;
@@ -94,20 +94,26 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
       if (value) registerSecret(value);
     }
     const ctx = readCiContext(env);
-    if (env.OAM_GITLAB_TOKEN) assertApiOnIssuerHost(ctx, options.issuer);
     const log = new Logger({ sink: { write: io.stderr }, gitlab: ctx.inGitlabJob, color: ctx.inGitlabJob || process.stderr.isTTY === true });
-    let verifier: IssuerTokenVerifier | undefined;
-    const getVerifier = (): TokenVerifier => {
-      verifier ??= new IssuerTokenVerifier({ issuer: requireIssuer(options.issuer), get: httpGet });
+    const verifiers = new Map<string, IssuerTokenVerifier>();
+    const verifierFor = (issuer: string): TokenVerifier => {
+      const key = normalizeIssuer(issuer);
+      let verifier = verifiers.get(key);
+      if (!verifier) {
+        verifier = new IssuerTokenVerifier({ issuer: key, get: httpGet });
+        verifiers.set(key, verifier);
+      }
       return verifier;
     };
-    // Every job pays for these round trips: start them now, so they overlap with reading the access file.
-    if (TOKEN_COMMANDS.has(options.command) && options.issuer) {
+    // Every job pays for these round trips: start them now, so they overlap with reading the
+    // access file. Only a guess: the keys count only if the file's instance turns out to be
+    // this one (a variable that names another is refused before any token is verified).
+    const guess = env.OAM_ISSUER?.trim() || env.CI_SERVER_URL?.trim();
+    if (TOKEN_COMMANDS.has(options.command) && guess) {
       try {
-        getVerifier();
-        verifier?.prefetch();
+        (verifierFor(parseSafeUrl(guess, 'issuer').href) as IssuerTokenVerifier).prefetch();
       } catch {
-        // A bad issuer URL is reported by the command itself, with its context.
+        // Not a usable URL: the command refuses it against the access file, with its context.
       }
     }
     return await runCommand(options.command, {
@@ -118,7 +124,7 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
       out: io.stdout,
       now: () => new Date(),
       get: httpGet,
-      verifier: getVerifier,
+      verifier: verifierFor,
     });
   } catch (error) {
     if (isOamError(error)) {

@@ -1,12 +1,10 @@
-import { OamError } from './errors.ts';
-
 /**
  * GitLab's predefined CI variables, read once into a frozen object so every
- * step sees the same values and tests can pass their own.
+ * step sees the same values and tests can pass their own. They describe the
+ * job; none decides trust (the instance comes from the access file, identities
+ * from signed tokens), since whoever runs a pipeline may override them.
  */
 export interface CiContext {
-  readonly serverUrl?: string;
-  readonly apiUrl?: string;
   readonly projectId?: string;
   readonly projectPath?: string;
   readonly pipelineId?: string;
@@ -21,30 +19,6 @@ export interface CiContext {
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
-
-function hostnameOf(url: string): string | undefined {
-  try {
-    return new URL(url).hostname.toLowerCase();
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * OAM_GITLAB_TOKEN goes only to the GitLab instance that issues the tokens: a
- * CI_API_V4_URL pointing elsewhere (a manual job's Run form can set variables)
- * is refused rather than handed the token. Ports may differ (tests, proxies).
- */
-export function assertApiOnIssuerHost(ctx: CiContext, issuer: string | undefined): void {
-  if (!ctx.apiUrl || !issuer) return;
-  const api = hostnameOf(ctx.apiUrl);
-  const expected = hostnameOf(issuer);
-  if (api !== expected) {
-    throw new OamError('ERR_USAGE', `CI_API_V4_URL host ${JSON.stringify(api ?? ctx.apiUrl)} differs from the issuer's host ${JSON.stringify(expected ?? issuer)}`, {
-      hint: 'OAM_GITLAB_TOKEN is sent only to the GitLab instance that issued the ID tokens; unset the CI_API_V4_URL override',
-    });
-  }
-}
 
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value.trim();
@@ -66,8 +40,6 @@ function mergeRequestFromOpenList(list: string | undefined, projectPath: string 
 export function readCiContext(env: Env): CiContext {
   const projectPath = nonEmpty(env.CI_PROJECT_PATH);
   const context: CiContext = {
-    serverUrl: nonEmpty(env.CI_SERVER_URL),
-    apiUrl: nonEmpty(env.CI_API_V4_URL) ?? (nonEmpty(env.CI_SERVER_URL) ? `${nonEmpty(env.CI_SERVER_URL)}/api/v4` : undefined),
     projectId: nonEmpty(env.CI_PROJECT_ID),
     projectPath,
     pipelineId: nonEmpty(env.CI_PIPELINE_ID),

@@ -19,7 +19,6 @@ export interface Options {
   readonly dotenv: string;
   /** Undefined = the provider's usual audience. */
   readonly audience: string | undefined;
-  readonly issuer: string | undefined;
   readonly json: boolean;
   readonly debug: boolean;
   /** `exec`: the command after `--`. */
@@ -85,7 +84,6 @@ export function parseOptions(argv: readonly string[], env: Env): ParsedArgs {
     outDir: required('out-dir'),
     dotenv: required('dotenv'),
     audience: pick('audience'),
-    issuer: env.OAM_ISSUER?.trim() || env.CI_SERVER_URL?.trim() || undefined,
     json: values.json === true,
     debug: values.debug === true || env.OAM_DEBUG === 'true',
     execArgs,

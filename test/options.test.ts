@@ -29,10 +29,6 @@ describe('parseOptions', () => {
     assert.deepEqual([fromFlag.component, fromFlag.file, fromFlag.audience], ['flag-c', 'b.yaml', 'x']);
   });
 
-  it('takes the issuer from OAM_ISSUER, else CI_SERVER_URL', () => {
-    assert.equal(run(['plan', '--component', 'c'], { CI_SERVER_URL: 'https://g' }).issuer, 'https://g');
-    assert.equal(run(['plan', '--component', 'c'], { CI_SERVER_URL: 'https://g', OAM_ISSUER: 'https://i' }).issuer, 'https://i');
-  });
 
   it('splits exec arguments at --', () => {
     assert.deepEqual(run(['exec', '--component', 'c', '--', 'npx', 'jest', '--ci']).execArgs, ['npx', 'jest', '--ci']);

@@ -6,6 +6,7 @@ import { parseDuration } from './duration.ts';
 import type {
   AccessFile,
   ApprovalStep,
+  GitlabInstance,
   Component,
   ForbiddenPerson,
   Policy,
@@ -13,6 +14,7 @@ import type {
   Trait,
 } from './model.ts';
 import { DEFAULT_DURATION_SECONDS } from './semantic-checks.ts';
+import { normalizeServiceUrl } from './service-url.ts';
 
 export const APPROVAL_DEFAULTS = {
   timeout: '24h',
@@ -54,7 +56,7 @@ interface RawStep {
 }
 interface RawApplication {
   metadata: { name: string };
-  spec: { components: RawComponent[]; policies?: RawPolicy[]; workflow?: { steps: RawStep[] } };
+  spec: { gitlab?: { url: string; issuer?: string }; components: RawComponent[]; policies?: RawPolicy[]; workflow?: { steps: RawStep[] } };
 }
 
 function deepFreeze<T>(value: T): T {
@@ -75,6 +77,7 @@ function toTrait(raw: RawTrait): Trait {
   return {
     type: 'aws-sts',
     roleArn: p.roleArn as string,
+    ...(typeof p.stsEndpoint === 'string' ? { stsEndpoint: normalizeServiceUrl(p.stsEndpoint) } : {}),
     ...(typeof p.region === 'string' ? { region: p.region } : {}),
     durationSeconds: typeof p.durationSeconds === 'number' ? p.durationSeconds : DEFAULT_DURATION_SECONDS,
     ...(p.sessionPolicy !== undefined ? { sessionPolicy: structuredCopy(p.sessionPolicy as Record<string, unknown>) } : {}),
@@ -126,6 +129,14 @@ function toStep(raw: RawStep, i: number): ApprovalStep {
   };
 }
 
+/** GitLab.com unless the file names its instance: a default no variable can move. */
+export const DEFAULT_GITLAB_URL = 'https://gitlab.com';
+
+function toGitlabInstance(raw: { url: string; issuer?: string } | undefined): GitlabInstance {
+  const url = normalizeServiceUrl(raw?.url ?? DEFAULT_GITLAB_URL);
+  return { url, issuer: raw?.issuer !== undefined ? normalizeServiceUrl(raw.issuer) : url, apiUrl: `${url}/api/v4`, stated: raw !== undefined };
+}
+
 export interface ModelInput {
   path: string;
   digest: string;
@@ -140,6 +151,7 @@ export function buildAccessFile(value: unknown, input: ModelInput): AccessFile {
     path: input.path,
     digest: input.digest,
     name: app.metadata.name,
+    gitlab: toGitlabInstance(app.spec.gitlab),
     components: app.spec.components.map(toComponent),
     policies: (app.spec.policies ?? []).map(toPolicy),
     steps: (app.spec.workflow?.steps ?? []).map(toStep),

@@ -15,11 +15,28 @@ export interface AccessFile {
   /** sha256 hex of the file's bytes: binds evidence to the exact file. */
   readonly digest: string;
   readonly name: string;
+  /** The GitLab instance the file trusts (`spec.gitlab`, default gitlab.com). */
+  readonly gitlab: GitlabInstance;
   readonly components: readonly Component[];
   readonly policies: readonly Policy[];
   readonly steps: readonly ApprovalStep[];
   /** Position of each node by JSON pointer (`/spec/components/0/traits/1`), for later messages. */
   readonly positions: ReadonlyMap<string, SourcePosition>;
+}
+
+/**
+ * The GitLab instance, from the reviewed file and never from a variable:
+ * whoever runs a pipeline may set CI_SERVER_URL and friends.
+ */
+export interface GitlabInstance {
+  /** Normal form (no trailing slash), e.g. https://gitlab.example.com. */
+  readonly url: string;
+  /** The ID tokens' `iss`; `url` unless the file names another. */
+  readonly issuer: string;
+  /** `<url>/api/v4`: the only place OAM_GITLAB_TOKEN is sent. */
+  readonly apiUrl: string;
+  /** False when the file says nothing and gitlab.com is assumed. */
+  readonly stated: boolean;
 }
 
 export interface Component {
@@ -39,6 +56,8 @@ export type Trait = AwsStsTrait | MrAuditTrait;
 export interface AwsStsTrait {
   readonly type: 'aws-sts';
   readonly roleArn: string;
+  /** Normal form of `stsEndpoint`; undefined = AWS's regional endpoint. */
+  readonly stsEndpoint?: string;
   readonly region?: string;
   /** 900..43200, default 900. */
   readonly durationSeconds: number;

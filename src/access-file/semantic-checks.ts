@@ -8,6 +8,7 @@ import { checkDuration, DURATION_PATTERN } from './duration.ts';
 import { checkRefGlob } from './glob.ts';
 import type { ProblemList } from './problems.ts';
 import { checkReasonPattern } from './reason-pattern.ts';
+import { checkServiceUrl } from './service-url.ts';
 
 /** AWS's limit on the plain-text inline session policy (AssumeRoleWithWebIdentity `Policy`). */
 export const MAX_SESSION_POLICY_CHARS = 2048;
@@ -55,6 +56,13 @@ export function checkSemantics(value: unknown, list: ProblemList): void {
   const policies = asList(spec.policies);
   const steps = asList(asEntry(spec.workflow)?.steps);
 
+  const gitlab = asEntry(spec.gitlab);
+  for (const field of ['url', 'issuer'] as const) {
+    const url = asString(gitlab?.[field]);
+    const problem = url === undefined || url === '' ? undefined : checkServiceUrl(url);
+    if (problem !== undefined) list.add(`/spec/gitlab/${field}`, problem);
+  }
+
   const componentNames = checkUniqueNames(components, '/spec/components', 'component', list);
   checkUniqueNames(policies, '/spec/policies', 'policy', list);
   checkUniqueNames(steps, '/spec/workflow/steps', 'step', list);
@@ -81,6 +89,9 @@ export function checkSemantics(value: unknown, list: ProblemList): void {
       if (type !== 'aws-sts') return;
       const properties = asEntry(trait.properties);
       if (!properties) return;
+      const endpoint = asString(properties.stsEndpoint);
+      const endpointProblem = endpoint === undefined || endpoint === '' ? undefined : checkServiceUrl(endpoint);
+      if (endpointProblem !== undefined) list.add(`${base}/traits/${k}/properties/stsEndpoint`, endpointProblem);
       const duration = properties.durationSeconds;
       // A duration the schema refuses is reported there; comparing it with caps would only add noise.
       const usable = duration === undefined || (Number.isInteger(duration) && Number(duration) >= 900 && Number(duration) <= 43200);

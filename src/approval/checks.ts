@@ -9,7 +9,7 @@ import { compileReasonPattern } from '../access-file/reason-pattern.ts';
 import { OamError } from '../errors.ts';
 import { formatDuration } from '../report/format.ts';
 import type { GitlabClaims } from '../token/claims.ts';
-import { EVIDENCE_AUDIENCE, type TokenVerifier, type VerifiedToken } from '../token/types.ts';
+import { COMPONENT_AUDIENCE_PREFIX, EVIDENCE_AUDIENCE, type TokenVerifier, type VerifiedToken } from '../token/types.ts';
 import { type ApprovalLookups, NO_API_HINT } from './lookups.ts';
 
 /** Longest reason accepted; it is shown in the note and the audit record. */
@@ -56,9 +56,6 @@ export function checkBinding(evidence: GitlabClaims, own: GitlabClaims, source: 
     }
   }
 }
-
-/** Prefix of the optional second evidence audience that names the component (`oam-grant:component:deploy-prod`). */
-export const COMPONENT_AUDIENCE_PREFIX = 'oam-grant:component:';
 
 /**
  * The components' request and approve jobs mint their evidence token for

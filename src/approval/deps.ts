@@ -3,20 +3,25 @@
  * run.ts passes the same object to every command) plus an optional GitLab API
  * client, which tests inject and the CLI builds from OAM_GITLAB_TOKEN.
  */
+import type { GitlabInstance } from '../access-file/model.ts';
 import type { Deps } from '../commands/deps.ts';
 import { type GitlabApi, gitlabApiFromEnv } from '../lib/gitlab-api.ts';
 import type { GitlabClaims } from '../token/claims.ts';
 import { type MergeRequestScope, mergeRequestScopeOf } from './merge-requests.ts';
 
 export interface CommandDeps extends Deps {
-  /** Undefined = build it from OAM_GITLAB_TOKEN and CI_API_V4_URL (none without a token). */
+  /** Undefined = build it from OAM_GITLAB_TOKEN for the access file's instance (none without a token). */
   readonly gitlab?: GitlabApi;
 }
 
-/** The API client to use, or undefined when there is no token: notes go to the log, API checks fail closed. */
-export function gitlabApiOf(deps: CommandDeps): GitlabApi | undefined {
+/**
+ * The API client to use, or undefined when there is no token: notes go to the
+ * log, API checks fail closed. The token goes only to the access file's
+ * instance, never to a host a variable names.
+ */
+export function gitlabApiOf(deps: CommandDeps, instance: GitlabInstance): GitlabApi | undefined {
   if (deps.gitlab) return deps.gitlab;
-  return gitlabApiFromEnv(deps.env, deps.ctx.apiUrl, {
+  return gitlabApiFromEnv(deps.env, instance.apiUrl, {
     ...(deps.sleep ? { sleep: deps.sleep } : {}),
     onRetry: ({ attempt, delayMs }) => deps.log.warn(`GitLab API: transient failure, retry ${attempt} in ${delayMs} ms`),
   });

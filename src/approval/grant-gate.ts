@@ -6,19 +6,23 @@
 import { approvalStepFor } from '../access-file/lookup.ts';
 import type { ComponentTarget } from '../access-file/model.ts';
 import { formatDuration } from '../report/format.ts';
-import type { VerifiedToken } from '../token/types.ts';
+import type { TokenVerifier, VerifiedToken } from '../token/types.ts';
 import { describeMatch } from './checks.ts';
 import { type CommandDeps, gitlabApiOf, scopeOf } from './deps.ts';
 import { createApprovalLookups } from './lookups.ts';
 import { type ApprovalOutcome, verifyApprovalsForGrant } from './verify-for-grant.ts';
 
-export async function checkApprovalsForGrant(deps: CommandDeps, target: ComponentTarget, own: VerifiedToken): Promise<ApprovalOutcome> {
+export async function checkApprovalsForGrant(
+  deps: CommandDeps,
+  target: ComponentTarget & { readonly verifier: TokenVerifier },
+  own: VerifiedToken,
+): Promise<ApprovalOutcome> {
   const { log, options } = deps;
   const step = approvalStepFor(target.file, target.component);
   if (!step) return { required: false, step: undefined, request: undefined, approvals: [], expired: [] };
   return log.section(`approvals (step ${step.name})`, async () => {
-    const lookups = createApprovalLookups({ api: gitlabApiOf(deps), scope: scopeOf(deps, own.claims) });
-    const outcome = await verifyApprovalsForGrant({ ...target, step, own, outDir: options.outDir, verifier: deps.verifier(), lookups, now: deps.now });
+    const lookups = createApprovalLookups({ api: gitlabApiOf(deps, target.file.gitlab), scope: scopeOf(deps, own.claims) });
+    const outcome = await verifyApprovalsForGrant({ ...target, step, own, outDir: options.outDir, verifier: target.verifier, lookups, now: deps.now });
     const requester = outcome.request?.token.claims;
     if (requester) log.info(`request: ${outcome.request?.path} by ${requester.user_login ?? '?'} in job ${requester.job_id ?? '?'}`);
     for (const a of outcome.approvals) {

@@ -30,10 +30,10 @@ import { loadTarget } from './target.ts';
 export const REASON_VARIABLE = 'OAM_APPROVAL_REASON';
 
 export async function runApprove(deps: CommandDeps): Promise<number> {
-  const { options, log, ctx } = deps;
+  const { options, log } = deps;
   const target = await loadTarget(deps);
-  const verifier = deps.verifier();
-  const own = await verifyJobToken(deps, options.evidenceTokenVar, EVIDENCE_AUDIENCE);
+  const { verifier } = target;
+  const own = await verifyJobToken(deps, target, options.evidenceTokenVar, EVIDENCE_AUDIENCE);
   checkComponentAudience(own.claims, target.component.name, options.evidenceTokenVar);
   const step = approvalStepFor(target.file, target.component);
   if (!step) {
@@ -41,7 +41,7 @@ export async function runApprove(deps: CommandDeps): Promise<number> {
       hint: 'remove the approve job, or add a jit-approval step for the component',
     });
   }
-  const api = gitlabApiOf(deps);
+  const api = gitlabApiOf(deps, target.file.gitlab);
   const scope = scopeOf(deps, own.claims);
   const lookups = createApprovalLookups({ api, scope });
   const approver = own.claims.user_login ?? `user ${own.claims.user_id ?? '?'}`;
@@ -73,14 +73,14 @@ export async function runApprove(deps: CommandDeps): Promise<number> {
       const state = buildReportState({
         component: target.component.name,
         own,
-        serverUrl: ctx.serverUrl,
+        serverUrl: target.file.gitlab.url,
         requested: request?.requested,
         accessFileDigest: target.file.digest,
         step,
         request,
         approvals: [],
         matchedPolicies: [],
-        outcome: { kind: 'denied', code: error.code, message: error.message, stage: 'approve', actor: personOf(own.claims), job: jobRefOf(ctx.serverUrl, own.claims), at: deps.now() },
+        outcome: { kind: 'denied', code: error.code, message: error.message, stage: 'approve', actor: personOf(own.claims), job: jobRefOf(target.file.gitlab.url, own.claims), at: deps.now() },
       });
       await reportEvent({ ...report, state, required: false }).catch((reportError: unknown) => {
         log.warn(`could not record the refusal: ${reportError instanceof Error ? reportError.message : 'unknown error'}`);
@@ -110,7 +110,7 @@ export async function runApprove(deps: CommandDeps): Promise<number> {
   const state = buildReportState({
     component: target.component.name,
     own,
-    serverUrl: ctx.serverUrl,
+    serverUrl: target.file.gitlab.url,
     requested: request.requested,
     accessFileDigest: target.file.digest,
     step,

@@ -1,5 +1,4 @@
 import type { CiContext, Env } from '../context.ts';
-import { OamError } from '../errors.ts';
 import type { HttpGet } from '../lib/http.ts';
 import type { Logger } from '../lib/log.ts';
 import type { Options } from '../options.ts';
@@ -16,15 +15,9 @@ export interface Deps {
   readonly now: () => Date;
   readonly get: HttpGet;
   readonly sleep?: (ms: number) => Promise<void>;
-  /** Created on first use: only commands that verify tokens need an issuer. */
-  readonly verifier: () => TokenVerifier;
-}
-
-export function requireIssuer(issuer: string | undefined): string {
-  if (!issuer) {
-    throw new OamError('ERR_USAGE', 'no issuer: OAM_ISSUER and CI_SERVER_URL are both unset', {
-      hint: 'run inside a GitLab job, or set OAM_ISSUER to the GitLab instance URL',
-    });
-  }
-  return issuer;
+  /**
+   * The verifier for an issuer (the access file's `spec.gitlab`), created on
+   * first use and kept for the process: only commands that verify tokens need one.
+   */
+  readonly verifier: (issuer: string) => TokenVerifier;
 }

@@ -34,7 +34,7 @@ export interface GrantResult {
 export async function obtainGrant(deps: Deps): Promise<GrantResult> {
   const { log } = deps;
   const target = await loadTarget(deps);
-  const token = await verifyJobToken(deps, deps.options.tokenVar, target.audience);
+  const token = await verifyJobToken(deps, target, deps.options.tokenVar, target.audience);
   let decision: Decision;
   let approvals: Awaited<ReturnType<typeof checkApprovalsForGrant>>;
   try {

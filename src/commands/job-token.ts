@@ -8,12 +8,13 @@
 import { readTokenVariable } from '../token/verify.ts';
 import type { VerifiedToken } from '../token/types.ts';
 import type { Deps } from './deps.ts';
+import type { Target } from './target.ts';
 
-export async function verifyJobToken(deps: Deps, variable: string, audience: string): Promise<VerifiedToken> {
+export async function verifyJobToken(deps: Deps, target: Target, variable: string, audience: string): Promise<VerifiedToken> {
   const { log } = deps;
   return log.section('verify ID token', async () => {
     const raw = readTokenVariable(deps.env, variable, audience);
-    const token = await deps.verifier().verify(raw, { audience, purpose: 'exchange', source: variable });
+    const token = await target.verifier.verify(raw, { audience, purpose: 'exchange', source: variable });
     const c = token.claims;
     log.info(
       `${variable}: ${c.project_path ?? '?'} ${c.ref_type ?? '?'} ${c.ref ?? '?'} (protected: ${c.ref_protected ?? '?'}), ` +

@@ -23,7 +23,7 @@ export async function runPlan(deps: Deps): Promise<number> {
   let token: VerifiedToken | undefined;
   if (deps.env[options.tokenVar]?.trim()) {
     const raw = readTokenVariable(deps.env, options.tokenVar, target.audience);
-    token = await deps.verifier().verify(raw, { audience: target.audience, purpose: 'exchange', source: options.tokenVar });
+    token = await target.verifier.verify(raw, { audience: target.audience, purpose: 'exchange', source: options.tokenVar });
   } else {
     log.warn(`${options.tokenVar} is not set: conditions are listed, not evaluated`);
   }

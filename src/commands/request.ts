@@ -21,19 +21,19 @@ import type { VerifiedToken } from '../token/types.ts';
 import { loadTarget } from './target.ts';
 
 export async function runRequest(deps: CommandDeps): Promise<number> {
-  const { options, log, ctx } = deps;
+  const { options, log } = deps;
   const target = await loadTarget(deps);
-  const own: VerifiedToken = await verifyJobToken(deps, options.evidenceTokenVar, EVIDENCE_AUDIENCE);
+  const own: VerifiedToken = await verifyJobToken(deps, target, options.evidenceTokenVar, EVIDENCE_AUDIENCE);
   // Evidence the grant would refuse is refused here, where the cause is plain.
   checkComponentAudience(own.claims, target.component.name, options.evidenceTokenVar);
   const step = approvalStepFor(target.file, target.component);
   const requested = describeRequestedAccess(target.component, target.trait);
-  const api = gitlabApiOf(deps);
+  const api = gitlabApiOf(deps, target.file.gitlab);
   const report = reportContextOf(deps, api, scopeOf(deps, own.claims));
   const base = {
     component: target.component.name,
     own,
-    serverUrl: ctx.serverUrl,
+    serverUrl: target.file.gitlab.url,
     requested,
     accessFileDigest: target.file.digest,
     step,
@@ -54,7 +54,7 @@ export async function runRequest(deps: CommandDeps): Promise<number> {
       const state = buildReportState({
         ...base,
         matchedPolicies: matched,
-        outcome: { kind: 'denied', code: error.code, message: error.message, stage: 'request', actor: personOf(own.claims), job: jobRefOf(ctx.serverUrl, own.claims), at: deps.now() },
+        outcome: { kind: 'denied', code: error.code, message: error.message, stage: 'request', actor: personOf(own.claims), job: jobRefOf(target.file.gitlab.url, own.claims), at: deps.now() },
       });
       await reportEvent({ ...report, state, required: false }).catch((reportError: unknown) => {
         log.warn(`could not record the denial: ${reportError instanceof Error ? reportError.message : 'unknown error'}`);

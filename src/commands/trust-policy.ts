@@ -7,7 +7,7 @@ import type { AccessFile, AwsStsTrait, Component, GitlabConditionsPolicy } from 
 import { OamError } from '../errors.ts';
 import { parseSafeUrl } from '../lib/http.ts';
 import { normalizeIssuer } from '../token/discovery.ts';
-import { type Deps, requireIssuer } from './deps.ts';
+import type { Deps } from './deps.ts';
 import { loadTarget } from './target.ts';
 
 /** Our glob (`*` stops at '/', `**` does not) to IAM StringLike, where `*` matches anything. */
@@ -37,7 +37,7 @@ export interface TrustPolicy {
 }
 
 export function buildTrustPolicy(file: AccessFile, component: Component, trait: AwsStsTrait, issuer: string, audience: string, projectPath: string | undefined): TrustPolicy {
-  const url = parseSafeUrl(normalizeIssuer(issuer), 'OAM_ISSUER');
+  const url = parseSafeUrl(normalizeIssuer(issuer), 'spec.gitlab.issuer');
   const providerHost = `${url.host}${url.pathname.replace(/\/+$/, '')}`;
   const account = /^arn:aws[a-z-]*:iam::([0-9]{12}):role\//.exec(trait.roleArn)?.[1];
   const partition = /^arn:(aws[a-z-]*):/.exec(trait.roleArn)?.[1] ?? 'aws';
@@ -96,8 +96,7 @@ export function buildTrustPolicy(file: AccessFile, component: Component, trait: 
 
 export async function runTrustPolicy(deps: Deps): Promise<number> {
   const target = await loadTarget(deps);
-  const issuer = requireIssuer(deps.options.issuer);
-  const { policy, notes } = buildTrustPolicy(target.file, target.component, target.trait, issuer, target.audience, deps.ctx.projectPath);
+  const { policy, notes } = buildTrustPolicy(target.file, target.component, target.trait, target.file.gitlab.issuer, target.audience, deps.ctx.projectPath);
   deps.out(`${JSON.stringify(policy, null, 2)}\n`);
   for (const note of notes) deps.log.info(`note: ${note}`);
   return 0;

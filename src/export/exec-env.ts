@@ -8,6 +8,22 @@ import { OamError } from '../errors.ts';
 /** Conventional shell status for a child killed by a signal. */
 const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 };
 
+/**
+ * GitLab's predefined variables that are, or embed, the job token (the
+ * registry and dependency proxy passwords are the job token; the clone URL
+ * carries it as `gitlab-ci-token:<token>@`), and the retired JWT variables.
+ */
+export const JOB_TOKEN_VARIABLES = [
+  'CI_JOB_TOKEN',
+  'CI_BUILD_TOKEN',
+  'CI_REPOSITORY_URL',
+  'CI_REGISTRY_PASSWORD',
+  'CI_DEPENDENCY_PROXY_PASSWORD',
+  'CI_JOB_JWT',
+  'CI_JOB_JWT_V1',
+  'CI_JOB_JWT_V2',
+] as const;
+
 export async function runWithCredentials(
   command: readonly string[],
   variables: readonly (readonly [string, string])[],
@@ -19,7 +35,10 @@ export async function runWithCredentials(
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(baseEnv)) if (value !== undefined) env[key] = value;
   // The child gets cloud credentials, not the tokens that minted them or that reach the GitLab API.
-  for (const name of [...tokenVariables, 'OAM_GITLAB_TOKEN', 'CI_JOB_TOKEN']) delete env[name];
+  for (const name of [...tokenVariables, 'OAM_GITLAB_TOKEN', ...JOB_TOKEN_VARIABLES]) delete env[name];
+  // Whatever else quotes the job token or the API token (a clone URL in a custom variable, say) goes too.
+  const secrets = [baseEnv.CI_JOB_TOKEN, baseEnv.OAM_GITLAB_TOKEN].filter((v): v is string => v !== undefined && v.trim().length >= 8);
+  for (const [key, value] of Object.entries(env)) if (secrets.some((secret) => value.includes(secret))) delete env[key];
   for (const [key, value] of variables) env[key] = value;
   const child = spawn(program, args, { stdio: 'inherit', env });
   const forward = (signal: NodeJS.Signals) => child.kill(signal);

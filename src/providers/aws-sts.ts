@@ -6,7 +6,7 @@
 import type { AssumeRoleWithWebIdentityCommandOutput } from '@aws-sdk/client-sts';
 import type { AwsStsTrait } from '../access-file/model.ts';
 import { OamError } from '../errors.ts';
-import { parseSafeUrl } from '../lib/http.ts';
+import { isLoopbackHost, parseSafeUrl } from '../lib/http.ts';
 import { loadAwsSts } from '../lib/lazy-module.ts';
 import { isTransientNetworkError, withRetry } from '../lib/retry.ts';
 import type { CredentialProvider, ExchangeInput, IssuedCredentials } from './types.ts';
@@ -46,13 +46,44 @@ export function isTransientAwsError(error: unknown): boolean {
   return isTransientNetworkError(error);
 }
 
-/** The STS endpoint: AWS's own variables first (as the AWS CLI and SDKs read them), else AWS's default. */
-export function stsEndpoint(env: Readonly<Record<string, string | undefined>>): string | undefined {
-  for (const name of ['AWS_ENDPOINT_URL_STS', 'AWS_ENDPOINT_URL'] as const) {
-    const value = env[name]?.trim();
-    if (value) return parseSafeUrl(value, name).href.replace(/\/$/, '');
+/** The variables AWS's tools read for the STS endpoint, most specific first. */
+const ENDPOINT_VARIABLES = ['AWS_ENDPOINT_URL_STS', 'AWS_ENDPOINT_URL'] as const;
+
+export interface StsEndpointChoice {
+  /** Undefined = the SDK's regional endpoint. */
+  readonly endpoint: string | undefined;
+  /** A variable that was set but not honoured, for a warning. */
+  readonly ignored?: { readonly variable: string; readonly value: string };
+}
+
+/**
+ * Where the exchange token goes: the trait's `stsEndpoint` (reviewed), else
+ * AWS's own endpoint. AWS's endpoint variables may redirect it only to a
+ * loopback host (tests, local runs): whoever runs a pipeline may set them, and
+ * a real exchange token sent to their host is a key to the role.
+ */
+export function chooseStsEndpoint(trait: Pick<AwsStsTrait, 'stsEndpoint'>, env: Readonly<Record<string, string | undefined>>): StsEndpointChoice {
+  for (const variable of ENDPOINT_VARIABLES) {
+    const value = env[variable]?.trim();
+    if (!value) continue;
+    let url: URL | undefined;
+    try {
+      url = new URL(value);
+    } catch {
+      url = undefined;
+    }
+    if (url && isLoopbackHost(url.hostname)) return { endpoint: parseSafeUrl(value, variable).href.replace(/\/$/, '') };
+    return { endpoint: trait.stsEndpoint, ignored: { variable, value } };
   }
-  return undefined;
+  return { endpoint: trait.stsEndpoint };
+}
+
+/** The region STS is called in without `region` in the trait: the role's partition's usual one. */
+export function defaultRegionFor(roleArn: string): string {
+  const partition = roleArn.split(':')[1];
+  if (partition === 'aws-cn') return 'cn-north-1';
+  if (partition === 'aws-us-gov') return 'us-gov-west-1';
+  return 'us-east-1';
 }
 
 function permanentHint(code: string, input: ExchangeInput<AwsStsTrait>): string {
@@ -89,8 +120,15 @@ export const awsStsProvider: CredentialProvider<AwsStsTrait> = {
 
   async exchange(input: ExchangeInput<AwsStsTrait>): Promise<IssuedCredentials> {
     const { trait, token, sessionName, env, log } = input;
-    const endpoint = stsEndpoint(env);
-    const region = trait.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1';
+    const { endpoint, ignored } = chooseStsEndpoint(trait, env);
+    if (ignored) {
+      log.warn(
+        `${ignored.variable} is ignored: the STS endpoint comes from the access file (stsEndpoint) and a variable may only point it at a loopback host; ` +
+          `using ${endpoint ?? "AWS's regional endpoint"}`,
+      );
+    }
+    // Not AWS_REGION: a variable must not pick where the token goes, even among AWS's regions.
+    const region = trait.region ?? defaultRegionFor(trait.roleArn);
     // The bundled SDK is pinned; its warning about future SDK releases needing Node 22 is
     // not something a pipeline can act on, so it stays out of the job log.
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -145,7 +183,7 @@ export const awsStsProvider: CredentialProvider<AwsStsTrait> = {
     const credentials = output.Credentials;
     if (!credentials?.AccessKeyId || !credentials.SecretAccessKey || !credentials.SessionToken || !credentials.Expiration) {
       throw new OamError('ERR_EXCHANGE_FAILED', `STS answered without complete credentials for ${trait.roleArn}`, {
-        hint: 'check AWS_ENDPOINT_URL_STS points at STS',
+        hint: 'check that stsEndpoint (or a loopback AWS_ENDPOINT_URL_STS) points at STS',
       });
     }
     const variables: [string, string][] = [

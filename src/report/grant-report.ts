@@ -26,8 +26,8 @@ export interface GrantReportInput {
   readonly exchangeMs: number;
 }
 
-function reportContext(deps: CommandDeps, token: VerifiedToken) {
-  return reportContextOf(deps, gitlabApiOf(deps), scopeOf(deps, token.claims));
+function reportContext(deps: CommandDeps, target: ComponentTarget, token: VerifiedToken) {
+  return reportContextOf(deps, gitlabApiOf(deps, target.file.gitlab), scopeOf(deps, token.claims));
 }
 
 function matchedPolicies(decision: Decision | undefined): string[] {
@@ -44,7 +44,7 @@ export async function reportGrant(deps: CommandDeps, input: GrantReportInput): P
   const state = buildReportState({
     component: target.component.name,
     own: token,
-    serverUrl: deps.ctx.serverUrl,
+    serverUrl: target.file.gitlab.url,
     requested: describeRequestedAccess(target.component, target.trait),
     accessFileDigest: target.file.digest,
     step: approvals?.step,
@@ -54,7 +54,7 @@ export async function reportGrant(deps: CommandDeps, input: GrantReportInput): P
     outcome: {
       kind: 'granted',
       actor: personOf(token.claims),
-      job: jobRefOf(deps.ctx.serverUrl, token.claims),
+      job: jobRefOf(target.file.gitlab.url, token.claims),
       at: deps.now(),
       expiresAt: credentials.expiresAt,
       sessionName: credentials.sessionName,
@@ -62,7 +62,7 @@ export async function reportGrant(deps: CommandDeps, input: GrantReportInput): P
       exchangeMs: input.exchangeMs,
     },
   });
-  return reportEvent({ ...reportContext(deps, token), state, required: isAuditRequired(target.component) });
+  return reportEvent({ ...reportContext(deps, target, token), state, required: isAuditRequired(target.component) });
 }
 
 /**
@@ -77,17 +77,17 @@ export async function reportGrantDenied(deps: CommandDeps, target: ComponentTarg
   const state = buildReportState({
     component: target.component.name,
     own: token,
-    serverUrl: deps.ctx.serverUrl,
+    serverUrl: target.file.gitlab.url,
     requested: describeRequestedAccess(target.component, target.trait),
     accessFileDigest: target.file.digest,
     step: approvalStepFor(target.file, target.component),
     request: partial?.request,
     approvals: partial?.approvals ?? [],
     matchedPolicies: [],
-    outcome: { kind: 'denied', code: error.code, message: error.message, stage: 'grant', actor: personOf(token.claims), job: jobRefOf(deps.ctx.serverUrl, token.claims), at: deps.now() },
+    outcome: { kind: 'denied', code: error.code, message: error.message, stage: 'grant', actor: personOf(token.claims), job: jobRefOf(target.file.gitlab.url, token.claims), at: deps.now() },
   });
   try {
-    await reportEvent({ ...reportContext(deps, token), state, required: false });
+    await reportEvent({ ...reportContext(deps, target, token), state, required: false });
   } catch (reportError) {
     deps.log.warn(`could not record the denial: ${reportError instanceof Error ? reportError.message : 'unknown error'}`);
   }

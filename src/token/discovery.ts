@@ -39,7 +39,7 @@ function retryOptions(extra: DiscoveryRetry): RetryOptions {
 function unreachable(what: string, url: URL, error: unknown): OamError {
   const reason = error instanceof Error ? error.message : String(error);
   return new OamError('ERR_TOKEN_INVALID', `cannot read the issuer's ${what} at ${url.origin}${url.pathname}: ${reason}`, {
-    hint: 'check OAM_ISSUER (default CI_SERVER_URL) and that this runner can reach the GitLab instance',
+    hint: 'check spec.gitlab in the access file and that this runner can reach the GitLab instance',
     cause: error,
     // No key, no verdict: this is an outage (retry the job), not a refusal of the token.
     exitCode: 1,
@@ -48,7 +48,7 @@ function unreachable(what: string, url: URL, error: unknown): OamError {
 
 export async function discoverIssuer(issuer: string, get: HttpGet, retry: DiscoveryRetry = {}): Promise<IssuerKeys> {
   const expected = normalizeIssuer(issuer);
-  const base = parseSafeUrl(expected, 'OAM_ISSUER');
+  const base = parseSafeUrl(expected, 'spec.gitlab.issuer');
   const discoveryUrl = new URL(`${base.href.replace(/\/+$/, '')}/.well-known/openid-configuration`);
   let document: unknown;
   try {
@@ -62,7 +62,7 @@ export async function discoverIssuer(issuer: string, get: HttpGet, retry: Discov
   const { issuer: announced, jwks_uri: jwksUri } = document as Record<string, unknown>;
   if (typeof announced !== 'string' || normalizeIssuer(announced) !== expected) {
     throw new OamError('ERR_TOKEN_ISSUER', `the discovery document at ${discoveryUrl.origin} names issuer ${JSON.stringify(announced)}, not ${expected}`, {
-      hint: 'set OAM_ISSUER to the issuer GitLab puts in its ID tokens (the instance URL, or ci_id_tokens_issuer_url when configured)',
+      hint: 'set spec.gitlab.issuer in the access file to the issuer GitLab puts in its ID tokens (the instance URL, or ci_id_tokens_issuer_url when configured)',
     });
   }
   if (typeof jwksUri !== 'string') {

@@ -30,3 +30,11 @@ export interface TokenVerifier {
 
 /** The audience every evidence token carries (design.md). */
 export const EVIDENCE_AUDIENCE = 'oam-grant';
+
+/** Prefix of the optional second evidence audience that names the component (`oam-grant:component:deploy-prod`). */
+export const COMPONENT_AUDIENCE_PREFIX = 'oam-grant:component:';
+
+/** An audience an evidence token may carry: `oam-grant` or a component's; nothing a cloud would accept. */
+export function isEvidenceAudience(audience: string): boolean {
+  return audience === EVIDENCE_AUDIENCE || audience.startsWith(COMPONENT_AUDIENCE_PREFIX);
+}

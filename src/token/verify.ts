@@ -10,7 +10,7 @@ import { OamError } from '../errors.ts';
 import type { HttpGet } from '../lib/http.ts';
 import { toGitlabClaims } from './claims.ts';
 import { discoverIssuer, type IssuerKeys, normalizeIssuer } from './discovery.ts';
-import type { TokenExpectation, TokenVerifier, VerifiedToken } from './types.ts';
+import { COMPONENT_AUDIENCE_PREFIX, EVIDENCE_AUDIENCE, isEvidenceAudience, type TokenExpectation, type TokenVerifier, type VerifiedToken } from './types.ts';
 
 /** GitLab signs ID tokens with RS256 and nothing else; accepting more only widens the attack surface. */
 export const ALLOWED_ALGORITHMS = ['RS256'] as const;
@@ -92,24 +92,21 @@ export class IssuerTokenVerifier implements TokenVerifier {
     // Checked before any key lookup: a token from another issuer must not make us fetch its keys.
     if (typeof unverified.iss !== 'string' || normalizeIssuer(unverified.iss) !== this.#issuer) {
       throw new OamError('ERR_TOKEN_ISSUER', `${source}: issuer ${JSON.stringify(unverified.iss ?? null)} is not the expected ${this.#issuer}`, {
-        hint: 'set OAM_ISSUER (default CI_SERVER_URL) to the GitLab instance that issued the token',
+        hint: 'the access file trusts the issuer in spec.gitlab (issuer, default url): the token must come from that GitLab instance',
       });
     }
 
     const now = this.#now();
-    let currentDate = now;
-    if (expect.purpose === 'evidence') {
-      // Evidence is a signed record: judge it as of its own issue time so `exp` does not
-      // apply, and separately refuse an `iat` from the future.
-      const iat = unverified.iat;
-      if (typeof iat !== 'number') throw invalid(source, 'the token has no iat claim');
-      if (iat > now.getTime() / 1000 + CLOCK_SKEW_SECONDS) {
-        throw new OamError('ERR_TOKEN_EXPIRED', `${source}: iat ${new Date(iat * 1000).toISOString()} is in the future`, {
-          hint: "check the runner's clock",
-        });
-      }
-      currentDate = new Date(iat * 1000);
+    const iat = unverified.iat;
+    if (typeof iat !== 'number') throw invalid(source, 'the token has no iat claim');
+    // jose checks iat only against a maximum age; a token from the future is refused here, for every purpose.
+    if (iat > now.getTime() / 1000 + CLOCK_SKEW_SECONDS) {
+      throw new OamError('ERR_TOKEN_EXPIRED', `${source}: iat ${new Date(iat * 1000).toISOString()} is in the future`, {
+        hint: "check the runner's clock",
+      });
     }
+    // Evidence is a signed record: judge it as of its own issue time so `exp` does not apply.
+    const currentDate = expect.purpose === 'evidence' ? new Date(iat * 1000) : now;
 
     this.#keys ??= this.#loadKeys();
     let result: Awaited<ReturnType<typeof jwtVerify>>;
@@ -126,7 +123,17 @@ export class IssuerTokenVerifier implements TokenVerifier {
         throw this.#translate(retryError, expect, header.kid, now);
       }
     }
-    return { raw: trimmed, claims: toGitlabClaims(result.payload as Record<string, unknown>), kid: header.kid };
+    const claims = toGitlabClaims(result.payload as Record<string, unknown>);
+    if (expect.audience === EVIDENCE_AUDIENCE) {
+      // Evidence tokens sit in artifacts that project members can download: one that a cloud would also accept is a credential.
+      const foreign = claims.aud.filter((a) => !isEvidenceAudience(a));
+      if (foreign.length > 0) {
+        throw new OamError('ERR_TOKEN_AUDIENCE', `${source}: aud also holds ${foreign.map((a) => JSON.stringify(a)).join(', ')}; a token kept as evidence may carry only ${EVIDENCE_AUDIENCE} and ${COMPONENT_AUDIENCE_PREFIX}<component>`, {
+          hint: `declare the evidence token with id_tokens: { ${source}: { aud: [${EVIDENCE_AUDIENCE}, ${COMPONENT_AUDIENCE_PREFIX}<component>] } } and give the cloud its own token`,
+        });
+      }
+    }
+    return { raw: trimmed, claims, kid: header.kid };
   }
 
   #verifyWith(keys: JWTVerifyGetKey, token: string, audience: string, currentDate: Date) {
@@ -160,7 +167,7 @@ export class IssuerTokenVerifier implements TokenVerifier {
       }
       if (error.claim === 'iss') {
         return new OamError('ERR_TOKEN_ISSUER', `${source}: issuer ${JSON.stringify(payload.iss ?? null)} is not the expected ${this.#issuer}`, {
-          hint: 'set OAM_ISSUER to the GitLab instance that issued the token',
+          hint: 'the access file trusts the issuer in spec.gitlab (issuer, default url): the token must come from that GitLab instance',
           cause: error,
         });
       }

@@ -57,6 +57,7 @@ describe('the typed model', () => {
       path,
       digest: createHash('sha256').update(readFileSync(path)).digest('hex'),
       name: 'payments-api',
+      gitlab: { url: 'https://gitlab.com', issuer: 'https://gitlab.com', apiUrl: 'https://gitlab.com/api/v4', stated: false },
       components: [
         {
           name: 'deploy-prod',
@@ -322,7 +323,7 @@ describe('hostile input', () => {
       code: 'ERR_METADATA_INVALID',
       line: 5,
       col: 3,
-      message: 'spec.__proto__: unknown field (expected one of: components, policies, workflow)',
+      message: 'spec.__proto__: unknown field (expected one of: gitlab, components, policies, workflow)',
     });
     const open =
       `${HEAD}  components:\n    - name: d\n      type: gitlab-job\n      traits:\n        - type: aws-sts\n          properties:\n` +

@@ -22,6 +22,7 @@ import {
   REPO_ROOT,
   runGcl,
 } from './gitlab-ci-local.ts';
+import { withInstance } from '../helpers/access-file.ts';
 
 const BUNDLE = join(REPO_ROOT, 'dist', 'oam-grant.mjs');
 const FIXTURE = join(REPO_ROOT, 'test', 'e2e-fixtures', 'consumer');
@@ -30,9 +31,13 @@ const PIPELINE_ID = '5001';
 const COMPONENT = 'deploy-prod';
 const JOBS = { request: '2001', approve: '2002', grant: '2003' } as const;
 
-function readFixture(): Record<string, string> {
+/** The fixture project, its access file stating the loopback instance as a real one states its GitLab. */
+function readFixture(instanceUrl: string): Record<string, string> {
   const files: Record<string, string> = {};
-  for (const path of listFiles(FIXTURE)) files[path] = readFileSync(join(FIXTURE, path), 'utf8');
+  for (const path of listFiles(FIXTURE)) {
+    const text = readFileSync(join(FIXTURE, path), 'utf8');
+    files[path] = path === '.gitlab/oam.yaml' ? withInstance(text, instanceUrl) : text;
+  }
   return files;
 }
 
@@ -52,7 +57,7 @@ interface People {
  * (`--manual`), with one token per job as GitLab would mint them.
  */
 async function runPipeline(world: EmbeddedDefault, claims: Record<string, string>, people: People): Promise<Scenario> {
-  const repo = createFixtureRepo({ files: readFixture(), userEmail: `${people.requester}@example.com` });
+  const repo = createFixtureRepo({ files: readFixture(world.issuer.url), userEmail: `${people.requester}@example.com` });
   installShim(repo, 'oam-grant', BUNDLE);
   const base = { ...claims, sha: repo.sha, pipeline_id: PIPELINE_ID, environment: 'production' };
   const mint = (job: keyof typeof JOBS, login: string, aud: string | string[]) => {
@@ -68,11 +73,11 @@ async function runPipeline(world: EmbeddedDefault, claims: Record<string, string
   const grantToken = await mint('grant', people.requester, 'sts.amazonaws.com');
   const result = await runGcl(
     repo,
-    ['--manual', 'oam:approve', '--shell-isolation', '--no-artifacts-to-source', '--force-shell-executor', '--ignore-predefined-vars', 'CI_API_V4_URL,CI_MERGE_REQUEST_IID'],
+    ['--manual', 'oam:approve', '--shell-isolation', '--no-artifacts-to-source', '--force-shell-executor', '--ignore-predefined-vars', 'CI_SERVER_URL,CI_API_V4_URL,CI_MERGE_REQUEST_IID'],
     {
       variables: {
-        OAM_ISSUER: world.issuer.url,
-        CI_API_V4_URL: `${world.gitlab.url}/api/v4`,
+        CI_SERVER_URL: world.issuer.url,
+        CI_API_V4_URL: `${world.issuer.url}/api/v4`,
         CI_MERGE_REQUEST_IID: String(DEFAULT_MR_IID),
         OAM_GITLAB_TOKEN: 'e2e-api-token',
         AWS_ENDPOINT_URL_STS: world.sts.url,

@@ -53,7 +53,8 @@ export interface EmbeddedDefaultOptions {
  * @example
  *   const world = await startEmbeddedDefault();
  *   const token = await world.issuer.mint();   // acme/payments, main, protected
- *   // CI_SERVER_URL=world.issuer.url CI_API_V4_URL=`${world.gitlab.url}/api/v4` AWS_ENDPOINT_URL_STS=world.sts.url
+ *   // access file: spec: { gitlab: { url: world.issuer.url } }; the issuer also serves the API at /api/v4
+ *   // CI_SERVER_URL=world.issuer.url CI_API_V4_URL=`${world.issuer.url}/api/v4` AWS_ENDPOINT_URL_STS=world.sts.url
  *   await world.close();
  */
 export async function startEmbeddedDefault(opts: EmbeddedDefaultOptions = {}): Promise<EmbeddedDefault> {
@@ -98,6 +99,7 @@ export async function startEmbeddedDefault(opts: EmbeddedDefaultOptions = {}): P
       ...opts.gitlab,
     });
     started.push(gitlab);
+    issuer.serveApiFrom(gitlab.url);
     return {
       issuer,
       sts,

@@ -1,5 +1,7 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { type CryptoKey, exportJWK, exportSPKI, generateKeyPair, type JWK, SignJWT } from 'jose';
+import { request as httpRequest } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { listenLoopback, sendJson } from './server.ts';
 
 /**
@@ -41,6 +43,12 @@ export interface Issuer {
   publicKeyPem(): Promise<string>;
   /** Makes the next `times` requests (any path) answer `status`: simulates an issuer outage. */
   injectFaults(...faults: IssuerFault[]): void;
+  /**
+   * Serves `/api/v4/...` from another emulator, so the instance answers the
+   * API and the OIDC documents on one origin, as GitLab does (the API token
+   * goes only to the access file's instance URL).
+   */
+  serveApiFrom(upstream: string): void;
   close(): Promise<void>;
 }
 
@@ -208,8 +216,10 @@ export async function startIssuer(opts: { port?: number } = {}): Promise<Issuer>
       .sign(key.privateKey);
   };
 
-  const server = await listenLoopback((req, res) => {
+  let apiUpstream: string | undefined;
+  const server = await listenLoopback((req, res, body) => {
     const u = new URL(req.url ?? '/', url);
+    if (apiUpstream && u.pathname.startsWith('/api/v4/')) return proxy(req, res, body, new URL(`${u.pathname}${u.search}`, apiUpstream));
     requests.push({ method: req.method ?? 'GET', path: u.pathname, userAgent: String(req.headers['user-agent'] ?? '') });
     const fault = faults.find((f) => f.pathIncludes === undefined || u.pathname.includes(f.pathIncludes));
     if (fault) {
@@ -317,9 +327,34 @@ export async function startIssuer(opts: { port?: number } = {}): Promise<Issuer>
     },
     jwks,
     publicKeyPem: () => exportSPKI(current().publicKey),
+    serveApiFrom(upstream) {
+      apiUpstream = upstream;
+    },
     injectFaults(...list) {
       for (const f of list) faults.push({ status: f.status, left: f.times ?? 1, pathIncludes: f.pathIncludes });
     },
     close: () => server.close(),
   };
+}
+
+/** Forwards one request as it came (method, headers, body) and streams the answer back. */
+function proxy(req: IncomingMessage, res: ServerResponse, body: string, target: URL): Promise<void> {
+  return new Promise((resolve) => {
+    const headers = { ...req.headers, host: target.host };
+    delete headers['content-length'];
+    const upstream = httpRequest(target, { method: req.method, headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+      answer.on('end', () => resolve());
+      answer.on('error', () => resolve());
+    });
+    upstream.on('error', () => {
+      if (!res.headersSent) sendJson(res, 502, { message: '502 Bad Gateway' });
+      else res.destroy();
+      resolve();
+    });
+    // A client that gives up (say, a total deadline) must not leave the upstream call hanging.
+    res.on('close', () => upstream.destroy());
+    upstream.end(body);
+  });
 }

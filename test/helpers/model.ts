@@ -14,6 +14,7 @@ export function accessFile(parts: { components?: Component[]; policies?: Policy[
     path: '.gitlab/oam.yaml',
     digest: '0'.repeat(64),
     name: 'payments-api',
+    gitlab: { url: 'https://gitlab.com', issuer: 'https://gitlab.com', apiUrl: 'https://gitlab.com/api/v4', stated: false },
     components: parts.components ?? [component()],
     policies: parts.policies ?? [],
     steps: parts.steps ?? [],

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_SHA, DEFAULT_USERS, type EmbeddedDefault, startEmbeddedDefault } from '../emulators/index.ts';
 import { CLI, type CliResult, capturedOutputs, workspace as makeWorkspace, readTree, runCli } from '../helpers/cli.ts';
+import { withInstance } from '../helpers/access-file.ts';
 
 const API_TOKEN = 'glpat-approval-flow-secret-0001';
 /** MR !9 was merged: carol wrote its commit, dev opened it; the protected-branch pipeline runs at its merge commit. */
@@ -95,7 +96,8 @@ const MALLORY = { user_id: '46', user_login: 'mallory', user_email: 'mallory@exa
 type Run = CliResult;
 
 const run = (args: string[], cwd: string, env: Record<string, string | undefined>): Promise<Run> => runCli(args, { cwd, env });
-const workspace = (): string => makeWorkspace(ACCESS_FILE);
+let instanceUrl = '';
+const workspace = (): string => makeWorkspace(withInstance(ACCESS_FILE, instanceUrl));
 const files = readTree;
 const outputs = capturedOutputs;
 
@@ -128,6 +130,7 @@ describe('approval flow through the bundle', () => {
         ],
       },
     });
+    instanceUrl = world.issuer.url;
   });
   after(async () => {
     // No secret — issued AWS credentials, the API token — in any output, any API request body, or any file but the dotenv.
@@ -153,7 +156,7 @@ describe('approval flow through the bundle', () => {
     const sha = options.sha ?? DEFAULT_SHA;
     const base = (jobId: string): Record<string, string | undefined> => ({
       CI_SERVER_URL: world.issuer.url,
-      CI_API_V4_URL: `${world.gitlab.url}/api/v4`,
+      CI_API_V4_URL: `${world.issuer.url}/api/v4`,
       CI_PROJECT_ID: '1217',
       CI_PROJECT_PATH: 'acme/payments',
       CI_PIPELINE_ID: id,
@@ -348,7 +351,7 @@ describe('approval flow through the bundle', () => {
       world.issuer.mint({ ...ALICE, sha: DEFAULT_SHA, pipeline_id: p.id, job_id: jobId }, { aud: ['oam-grant', 'oam-grant:component:pair'], ttlSeconds: 3600 });
     const early = await runCli(['approve', '--component', 'deploy-prod'], {
       cwd: p.dir,
-      env: { CI_SERVER_URL: world.issuer.url, CI_API_V4_URL: `${world.gitlab.url}/api/v4`, CI_PROJECT_ID: '1217', CI_PIPELINE_ID: p.id, CI_JOB_ID: '905', CI_COMMIT_SHA: DEFAULT_SHA, CI_MERGE_REQUEST_IID: '7', OAM_GITLAB_TOKEN: API_TOKEN, OAM_APPROVAL_REASON: 'OPS-1', OAM_EVIDENCE_TOKEN: await scopedToPair('905') },
+      env: { CI_SERVER_URL: world.issuer.url, CI_API_V4_URL: `${world.issuer.url}/api/v4`, CI_PROJECT_ID: '1217', CI_PIPELINE_ID: p.id, CI_JOB_ID: '905', CI_COMMIT_SHA: DEFAULT_SHA, CI_MERGE_REQUEST_IID: '7', OAM_GITLAB_TOKEN: API_TOKEN, OAM_APPROVAL_REASON: 'OPS-1', OAM_EVIDENCE_TOKEN: await scopedToPair('905') },
     });
     refused(early, 'ERR_APPROVAL_INVALID', 'OAM_EVIDENCE_TOKEN: the token was minted for oam-grant:component:pair, not for component deploy-prod');
     // ... and the grant refuses such a token relabelled into this component's approvals.

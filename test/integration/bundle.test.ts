@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_SHA, type EmbeddedDefault, startEmbeddedDefault } from '../emulators/index.ts';
 import { CLI, runProgram } from '../helpers/cli.ts';
+import { withInstance } from '../helpers/access-file.ts';
 
 const ACCESS_FILE = `apiVersion: core.oam.dev/v1beta1
 kind: Application
@@ -53,13 +54,13 @@ describe('the shipped bundle', () => {
       }
       const project = join(home, 'project');
       mkdirSync(join(project, '.gitlab'), { recursive: true });
-      writeFileSync(join(project, '.gitlab/oam.yaml'), ACCESS_FILE);
+      writeFileSync(join(project, '.gitlab/oam.yaml'), withInstance(ACCESS_FILE, world.issuer.url));
       const token = await world.issuer.mint({ ref: 'main', ref_type: 'branch', pipeline_id: withCaches ? '71' : '70' });
       const result = await runProgram(process.execPath, [join(bin, 'oam-grant.mjs'), 'grant', '--component', 'deploy'], {
         cwd: project,
         env: {
           CI_SERVER_URL: world.issuer.url,
-          CI_API_V4_URL: `${world.gitlab.url}/api/v4`,
+          CI_API_V4_URL: `${world.issuer.url}/api/v4`,
           CI_PROJECT_ID: '1217',
           CI_MERGE_REQUEST_IID: '7',
           CI_COMMIT_SHA: DEFAULT_SHA,

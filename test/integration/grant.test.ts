@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type EmbeddedDefault, startEmbeddedDefault } from '../emulators/index.ts';
 import { capturedOutputs, parseDotenv, readTree, runCli, runProgram, workspace } from '../helpers/cli.ts';
+import { withInstance } from '../helpers/access-file.ts';
 
 const ACCESS_FILE = `apiVersion: core.oam.dev/v1beta1
 kind: Application
@@ -59,7 +60,7 @@ describe('grant through the bundle', () => {
 
   before(async () => {
     world = await startEmbeddedDefault();
-    dir = workspace(ACCESS_FILE);
+    dir = workspace(withInstance(ACCESS_FILE, world.issuer.url));
   });
   after(async () => {
     // No output of any run, and no file but the dotenv files, may hold an issued secret.
@@ -209,13 +210,27 @@ describe('grant through the bundle', () => {
   });
 
   it('exec runs the command with the credentials in its environment only and passes its status on', async () => {
-    const script = 'const e=process.env; process.stdout.write([!!e.AWS_SECRET_ACCESS_KEY, e.AWS_REGION, "OAM_ID_TOKEN" in e, "OAM_GITLAB_TOKEN" in e, "CI_JOB_TOKEN" in e].join(",")); process.exit(7)';
+    // Every variable that is or embeds the job token or the API token stays out of the child; other variables pass.
+    const carriers = ['OAM_ID_TOKEN', 'OAM_GITLAB_TOKEN', 'CI_JOB_TOKEN', 'CI_REPOSITORY_URL', 'CI_REGISTRY_PASSWORD', 'CI_DEPENDENCY_PROXY_PASSWORD', 'CI_JOB_JWT_V2', 'MY_CLONE_URL', 'MY_API_HEADER'];
+    const script = `const e=process.env; process.stdout.write([!!e.AWS_SECRET_ACCESS_KEY, e.AWS_REGION, e.CI_PROJECT_PATH, ...${JSON.stringify(carriers)}.filter((n) => n in e)].join(",")); process.exit(7)`;
+    const jobToken = 'job-token-0001-abcdef';
     const result = await runCli(['exec', '--component', 'deploy-prod', '--dotenv', 'exec.env', '--', process.execPath, '-e', script], {
       cwd: dir,
-      env: env(await world.issuer.mint(MAIN), { OAM_GITLAB_TOKEN: 'glpat-exec-test-0001', CI_JOB_TOKEN: 'job-token-0001', CI_API_V4_URL: `${world.gitlab.url}/api/v4` }),
+      env: env(await world.issuer.mint(MAIN), {
+        OAM_GITLAB_TOKEN: 'glpat-exec-test-0001',
+        // No CI_JOB_TOKEN itself (a pipeline may unset it): the predefined carriers are known by name.
+        CI_REPOSITORY_URL: `https://gitlab-ci-token:${jobToken}@gitlab.example.com/acme/payments.git`,
+        CI_REGISTRY_PASSWORD: jobToken,
+        CI_DEPENDENCY_PROXY_PASSWORD: jobToken,
+        CI_JOB_JWT_V2: 'eyJhbGciOiJSUzI1NiJ9.e30.sig',
+        MY_CLONE_URL: 'https://oauth2:glpat-exec-test-0001@gitlab.example.com/x.git',
+        MY_API_HEADER: 'PRIVATE-TOKEN: glpat-exec-test-0001',
+        CI_PROJECT_PATH: 'acme/payments',
+        CI_API_V4_URL: `${world.issuer.url}/api/v4`,
+      }),
     });
     assert.equal(result.status, 7, result.stderr);
-    assert.equal(result.stdout, 'true,eu-west-1,false,false,false');
+    assert.equal(result.stdout, 'true,eu-west-1,acme/payments');
     assert.equal(existsSync(join(dir, 'exec.env')), false, 'exec writes no dotenv');
   });
 

@@ -3,7 +3,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { OamError } from '../../src/errors.ts';
 import { httpGet } from '../../src/lib/http.ts';
 import { Logger } from '../../src/lib/log.ts';
-import { awsStsProvider, isTransientAwsError, stsEndpoint } from '../../src/providers/aws-sts.ts';
+import { awsStsProvider, chooseStsEndpoint, defaultRegionFor } from '../../src/providers/aws-sts.ts';
 import { IssuerTokenVerifier } from '../../src/token/verify.ts';
 import type { VerifiedToken } from '../../src/token/types.ts';
 import { type Issuer, startIssuer } from '../emulators/issuer.ts';
@@ -129,20 +129,31 @@ describe('awsStsProvider', () => {
   });
 });
 
-describe('stsEndpoint', () => {
-  it('prefers AWS_ENDPOINT_URL_STS, then AWS_ENDPOINT_URL, and applies the loopback rule', () => {
-    assert.equal(stsEndpoint({ AWS_ENDPOINT_URL_STS: 'http://127.0.0.1:9/', AWS_ENDPOINT_URL: 'https://x.example' }), 'http://127.0.0.1:9');
-    assert.equal(stsEndpoint({ AWS_ENDPOINT_URL: 'https://sts.example.com' }), 'https://sts.example.com');
-    assert.equal(stsEndpoint({}), undefined);
-    assert.throws(() => stsEndpoint({ AWS_ENDPOINT_URL_STS: 'http://sts.example.com' }), /must use https/);
+describe('chooseStsEndpoint', () => {
+  const LOOPBACK = 'http://127.0.0.1:9';
+  it('takes the access file\'s stsEndpoint, else AWS\'s own endpoint', () => {
+    assert.deepEqual(chooseStsEndpoint({ stsEndpoint: 'https://vpce-1.sts.eu-west-1.vpce.amazonaws.com' }, {}), { endpoint: 'https://vpce-1.sts.eu-west-1.vpce.amazonaws.com' });
+    assert.deepEqual(chooseStsEndpoint({}, {}), { endpoint: undefined });
+  });
+  it('lets AWS_ENDPOINT_URL_STS, then AWS_ENDPOINT_URL, point at loopback only', () => {
+    assert.deepEqual(chooseStsEndpoint({}, { AWS_ENDPOINT_URL_STS: `${LOOPBACK}/`, AWS_ENDPOINT_URL: 'https://x.example' }), { endpoint: LOOPBACK });
+    assert.deepEqual(chooseStsEndpoint({ stsEndpoint: 'https://sts.example.com' }, { AWS_ENDPOINT_URL: 'http://localhost:4566' }), { endpoint: 'http://localhost:4566' });
+  });
+  it('ignores a variable that points anywhere else, and says which', () => {
+    for (const value of ['https://sts.attacker.example', 'http://sts.example.com', 'not a url']) {
+      assert.deepEqual(chooseStsEndpoint({ stsEndpoint: 'https://sts.eu-west-1.amazonaws.com' }, { AWS_ENDPOINT_URL_STS: value }), {
+        endpoint: 'https://sts.eu-west-1.amazonaws.com',
+        ignored: { variable: 'AWS_ENDPOINT_URL_STS', value },
+      });
+    }
+    assert.deepEqual(chooseStsEndpoint({}, { AWS_ENDPOINT_URL: 'https://sts.attacker.example' }).endpoint, undefined);
   });
 });
 
-describe('isTransientAwsError', () => {
-  it('tells transient from permanent', () => {
-    assert.equal(isTransientAwsError({ name: 'Throttling' }), true);
-    assert.equal(isTransientAwsError({ name: 'Whatever', $metadata: { httpStatusCode: 502 } }), true);
-    assert.equal(isTransientAwsError({ name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }), false);
-    assert.equal(isTransientAwsError({ name: 'InvalidIdentityTokenException', $metadata: { httpStatusCode: 400 } }), false);
+describe('defaultRegionFor', () => {
+  it("follows the role ARN's partition", () => {
+    assert.equal(defaultRegionFor('arn:aws:iam::123456789012:role/r'), 'us-east-1');
+    assert.equal(defaultRegionFor('arn:aws-cn:iam::123456789012:role/r'), 'cn-north-1');
+    assert.equal(defaultRegionFor('arn:aws-us-gov:iam::123456789012:role/r'), 'us-gov-west-1');
   });
 });
