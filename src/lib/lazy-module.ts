@@ -5,7 +5,7 @@
  * while a string literal is only scanned; so `validate` and `plan` never pay
  * for the AWS SDK or gitbeaker, `grant` pays for gitbeaker only when it
  * posts a note, and only an access file with a reasonPattern pays for re2js
- * (~10 ms in `grant` otherwise, for its Unicode tables). The bundle stays one file that runs with plain `node` and no
+ * (it cost every `grant` ~10 ms when it was part of `core`). The bundle stays one file that runs with plain `node` and no
  * node_modules.
  *
  * Chunks are compiled as classic scripts, which, unlike ES modules on Node 20,
