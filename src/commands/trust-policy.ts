@@ -1,7 +1,12 @@
 /**
  * trust-policy: the IAM role trust policy that matches the access file for a
  * component — the outer wall that holds even when a job script is changed.
- * JSON on stdout; what IAM cannot express goes to stderr as notes.
+ * JSON on stdout; what IAM cannot express goes to stderr as warnings and notes.
+ *
+ * It is never wider than the file: IAM sees only the token's `sub` and `aud`,
+ * and GitLab's `sub` can only be made of project_path, ref_type and ref (the
+ * project setting ci_id_token_sub_claim_components refuses anything else), so
+ * whatever the file checks beyond those is left to oam-grant, and said so.
  */
 import type { AccessFile, AwsStsTrait, Component, GitlabConditionsPolicy } from '../access-file/model.ts';
 import { OamError } from '../errors.ts';
@@ -33,7 +38,23 @@ function intersect(lists: (readonly string[] | undefined)[]): string[] | undefin
 
 export interface TrustPolicy {
   policy: Record<string, unknown>;
+  /** What the policy admits that the file may not mean to: printed as warnings. */
+  warnings: string[];
+  /** What IAM cannot express, left to oam-grant. */
   notes: string[];
+}
+
+/**
+ * A tag's `sub` differs from a branch's only in ref_type, and IAM cannot see
+ * `ref_protected`: a tag pattern admits every matching tag, protected or not,
+ * and an unprotected tag can be created by any Developer. So tags are in the
+ * policy only where the file names them, and then with this warning.
+ */
+function unprotectedTagWarning(refs: readonly string[]): string {
+  return (
+    `the policy admits tags matching ${refs.join(', ')} (refTypes names tag), and IAM cannot see ref_protected: anyone who can create such a tag could call STS directly and skip oam-grant; ` +
+    'protect those tags (Settings > Repository > Protected tags, Allowed to create) so that only the people you trust can create them'
+  );
 }
 
 export function buildTrustPolicy(file: AccessFile, component: Component, trait: AwsStsTrait, issuer: string, audience: string, projectPath: string | undefined): TrustPolicy {
@@ -42,6 +63,7 @@ export function buildTrustPolicy(file: AccessFile, component: Component, trait: 
   const account = /^arn:aws[a-z-]*:iam::([0-9]{12}):role\//.exec(trait.roleArn)?.[1];
   const partition = /^arn:(aws[a-z-]*):/.exec(trait.roleArn)?.[1] ?? 'aws';
   if (!account) throw new OamError('ERR_METADATA_INVALID', `${trait.roleArn} is not an IAM role ARN`, { hint: 'fix roleArn in the aws-sts trait' });
+  const warnings: string[] = [];
   const notes: string[] = [];
   const policies = conditionsFor(file, component);
   const projects = intersect(policies.map((p) => p.projectPaths)) ?? (projectPath ? [projectPath] : undefined);
@@ -50,7 +72,15 @@ export function buildTrustPolicy(file: AccessFile, component: Component, trait: 
       hint: 'add projectPaths to a gitlab-conditions policy, or run where CI_PROJECT_PATH is set',
     });
   }
-  const refTypes = intersect(policies.map((p) => p.refTypes)) ?? ['branch', 'tag'];
+  const fileRefTypes = intersect(policies.map((p) => p.refTypes));
+  if (fileRefTypes && fileRefTypes.length === 0) {
+    throw new OamError('ERR_USAGE', `the refTypes of the gitlab-conditions policies for ${component.name} have nothing in common: no ref could pass`, {
+      hint: 'give the policies that apply to this component refTypes that overlap (e.g. [branch])',
+    });
+  }
+  // Without refTypes the file admits tags too, but IAM could not tell a protected tag from any other: branches only.
+  const refTypes = fileRefTypes ?? ['branch'];
+  if (!fileRefTypes) notes.push('the access file sets no refTypes: the policy admits branches only; to admit tags, add refTypes [branch, tag] (or [tag]) to a gitlab-conditions policy and protect the tags');
   const refLists = policies.map((p) => p.refs).filter((r): r is readonly string[] => r !== undefined);
   if (refLists.length > 1) notes.push('several policies list refs; the trust policy allows the refs of the first, oam-grant checks all of them');
   const refs = refLists[0];
@@ -59,6 +89,7 @@ export function buildTrustPolicy(file: AccessFile, component: Component, trait: 
       hint: 'add refs (e.g. ["main", "release/*"]) to a gitlab-conditions policy for this component; the trust policy is the wall that holds when a job script is changed',
     });
   }
+  if (refTypes.includes('tag')) warnings.push(unprotectedTagWarning(refs));
   const subjects: string[] = [];
   for (const project of projects) {
     for (const refType of refTypes) {
@@ -68,14 +99,16 @@ export function buildTrustPolicy(file: AccessFile, component: Component, trait: 
   if (refs.some((r) => r.includes('*') && !r.includes('**'))) {
     notes.push("IAM's `*` also matches '/', so `release/*` admits `release/a/b` at the trust policy; oam-grant still enforces the narrower glob");
   }
-  if (refs.includes('**')) notes.push('refs includes "**": any branch or tag of the project may assume the role; pin protected refs here');
+  if (refs.includes('**')) notes.push(`refs includes "**": any ${refTypes.join(' or ')} of the project may assume the role; pin protected refs here`);
   if (policies.some((p) => p.refProtected !== undefined)) {
-    notes.push('ref_protected cannot be expressed with the default sub claim; keep refs to protected branches and tags, or add ref_protected to the sub claim (projects API ci_id_token_sub_claim_components)');
+    notes.push('refProtected is checked by oam-grant only: IAM cannot see the ref_protected claim; keep refs to branches and tags that are protected in the project settings');
   }
   if (policies.some((p) => p.environments) || component.environment) notes.push('environment conditions are enforced by oam-grant only');
   if (policies.some((p) => p.pipelineSources)) notes.push('pipeline source conditions are enforced by oam-grant only');
   if (file.steps.some((s) => s.component === component.name)) notes.push('approvals are enforced by oam-grant only: the trust policy must pin protected refs so a changed job script cannot skip them');
-  notes.push('this assumes GitLab\'s default sub claim "project_path:{group}/{project}:ref_type:{type}:ref:{ref}"');
+  notes.push(
+    'this assumes GitLab\'s default sub claim "project_path:{group}/{project}:ref_type:{type}:ref:{ref}": keep the project\'s ci_id_token_sub_claim_components at project_path, ref_type, ref (GitLab accepts no other parts, and without ref_type a tag would pass for a branch)',
+  );
   const policy = {
     Version: '2012-10-17',
     Statement: [
@@ -91,13 +124,14 @@ export function buildTrustPolicy(file: AccessFile, component: Component, trait: 
       },
     ],
   };
-  return { policy, notes };
+  return { policy, warnings, notes };
 }
 
 export async function runTrustPolicy(deps: Deps): Promise<number> {
   const target = await loadTarget(deps);
-  const { policy, notes } = buildTrustPolicy(target.file, target.component, target.trait, target.file.gitlab.issuer, target.audience, deps.ctx.projectPath);
+  const { policy, warnings, notes } = buildTrustPolicy(target.file, target.component, target.trait, target.file.gitlab.issuer, target.audience, deps.ctx.projectPath);
   deps.out(`${JSON.stringify(policy, null, 2)}\n`);
+  for (const warning of warnings) deps.log.warn(warning);
   for (const note of notes) deps.log.info(`note: ${note}`);
   return 0;
 }

@@ -1,10 +1,11 @@
 /**
  * The bundle is a small loader plus chunks carried as source text: the CLI
- * itself (`core`), the AWS SDK and gitbeaker. V8 must at least pre-parse
+ * itself (`core`), the AWS SDK, gitbeaker and re2js. V8 must at least pre-parse
  * every line of an ES module before running any of it (~30 ms for 1 MB here),
  * while a string literal is only scanned; so `validate` and `plan` never pay
- * for the AWS SDK or gitbeaker, and `grant` pays for gitbeaker only when it
- * posts a note. The bundle stays one file that runs with plain `node` and no
+ * for the AWS SDK or gitbeaker, `grant` pays for gitbeaker only when it
+ * posts a note, and only an access file with a reasonPattern pays for re2js
+ * (it cost every `grant` ~10 ms when it was part of `core`). The bundle stays one file that runs with plain `node` and no
  * node_modules.
  *
  * Chunks are compiled as classic scripts, which, unlike ES modules on Node 20,
@@ -23,6 +24,7 @@ import { LAZY_SOURCES } from './lazy-sources.ts';
 type Core = typeof import('../lazy/core.ts');
 type AwsSts = typeof import('../lazy/aws-sts.ts');
 type Gitbeaker = typeof import('../lazy/gitbeaker.ts');
+type Re2js = typeof import('../lazy/re2js.ts');
 type ChunkName = keyof typeof LAZY_SOURCES;
 
 interface Evaluated {
@@ -75,6 +77,16 @@ export async function loadAwsSts(): Promise<AwsSts> {
 export async function loadGitbeaker(): Promise<Gitbeaker> {
   const source = LAZY_SOURCES.gitbeaker;
   return source === undefined ? import('../lazy/gitbeaker.ts') : (evaluateChunk('gitbeaker', source).exports as Gitbeaker);
+}
+
+/**
+ * Synchronous, unlike the others, so that compiling a reasonPattern stays a
+ * plain function call for the access file checks. From source, re2js's own
+ * CommonJS build stands in for the chunk.
+ */
+export function loadRe2js(): Re2js {
+  const source = LAZY_SOURCES.re2js;
+  return source === undefined ? (createRequire(import.meta.url)('re2js') as Re2js) : (evaluateChunk('re2js', source).exports as Re2js);
 }
 
 /**

@@ -54,6 +54,8 @@ describe('checkReason', () => {
     { name: 'required and blank', step: { requireReason: true }, reason: '   ', code: 'ERR_APPROVAL_REASON', message: `${V}: step approve-deploy-prod requires a reason and none was given` },
     { name: 'matching the pattern', step: { requireReason: true, reasonPattern: '^[A-Z]+-[0-9]+' }, reason: 'OPS-12 rollout', result: 'OPS-12 rollout' },
     { name: 'not matching the pattern', step: { reasonPattern: '^[A-Z]+-[0-9]+' }, reason: 'because', code: 'ERR_APPROVAL_REASON', message: `${V}: the reason does not match reasonPattern "^[A-Z]+-[0-9]+" of step approve-deploy-prod` },
+    // A near-miss that kept a backtracking RegExp busy for hours; RE2 answers at once.
+    { name: 'a near-miss of a pattern with nested repetition', step: { reasonPattern: '^([A-Z]|[A-Z0-9])+-[0-9]+$' }, reason: `${'A'.repeat(499)}!`, code: 'ERR_APPROVAL_REASON', message: `${V}: the reason does not match reasonPattern "^([A-Z]|[A-Z0-9])+-[0-9]+$" of step approve-deploy-prod` },
     { name: 'multi-line', step: {}, reason: 'OPS-1\n@all', code: 'ERR_APPROVAL_REASON', message: `${V}: the reason contains control characters or line breaks` },
     { name: 'too long', step: {}, reason: 'x'.repeat(501), code: 'ERR_APPROVAL_REASON', message: `${V}: the reason is 501 characters long, more than 500` },
   ];
