@@ -23,6 +23,7 @@ import {
   runGcl,
 } from './gitlab-ci-local.ts';
 import { withInstance } from '../helpers/access-file.ts';
+import { missingToolsReason } from '../helpers/tools.ts';
 
 const BUNDLE = join(REPO_ROOT, 'dist', 'oam-grant.mjs');
 const FIXTURE = join(REPO_ROOT, 'test', 'e2e-fixtures', 'consumer');
@@ -114,15 +115,9 @@ function noteTexts(world: EmbeddedDefault): string[] {
 /**
  * gitlab-ci-local needs rsync, and the deploy job runs Debian's AWS CLI; both
  * come from apt (`.ci/run` installs them). Without them these tests are skipped
- * with this reason rather than failing on a missing tool.
+ * with the install hint, or fail on CI (test/helpers/tools.ts).
  */
-const MISSING_TOOLS = [
-  ['rsync', ['/usr/bin/rsync', '/bin/rsync']],
-  ['awscli (/usr/bin/aws)', ['/usr/bin/aws']],
-]
-  .filter(([, paths]) => !(paths as string[]).some((p) => existsSync(p)))
-  .map(([name]) => name as string);
-const skip = MISSING_TOOLS.length > 0 ? `needs ${MISSING_TOOLS.join(' and ')}: apt-get install -y rsync awscli (.ci/run does)` : false;
+const skip = missingToolsReason('rsync', 'aws');
 
 describe('jit-access end to end', { timeout: 180_000, skip }, () => {
   before(() => {

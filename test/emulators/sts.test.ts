@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import {
@@ -11,6 +10,7 @@ import {
 } from '@aws-sdk/client-sts';
 import { type Issuer, startIssuer } from './issuer.ts';
 import { type StsEmulator, startSts, stringLike } from './sts.ts';
+import { missingToolsReason } from '../helpers/tools.ts';
 
 const ROLE = 'arn:aws:iam::123456789012:role/ci-deploy';
 const AWS_CLI = '/usr/bin/aws';
@@ -287,8 +287,9 @@ describe('sts emulator', () => {
   });
 
   it('passes /usr/bin/aws sts get-caller-identity', async (t) => {
-    if (!existsSync(AWS_CLI)) {
-      t.skip(`${AWS_CLI} is not installed (apt-get install -y awscli)`);
+    const missing = missingToolsReason('aws');
+    if (missing) {
+      t.skip(missing);
       return;
     }
     const creds = await credsOf();
@@ -322,8 +323,9 @@ describe('sts emulator', () => {
   });
 
   it('assumes a role through /usr/bin/aws unsigned', async (t) => {
-    if (!existsSync(AWS_CLI)) {
-      t.skip(`${AWS_CLI} is not installed (apt-get install -y awscli)`);
+    const missing = missingToolsReason('aws');
+    if (missing) {
+      t.skip(missing);
       return;
     }
     const { stdout } = await promisify(execFile)(
@@ -401,6 +403,24 @@ describe('sts emulator', () => {
     );
     // Well under the delay, with room for a loaded CI machine.
     assert.ok(Date.now() - started < 1_200);
+  });
+
+  it('records an abandoned call once, when it arrived, and issues nothing for it', async () => {
+    sts.injectFaults({ kind: 'delay', ms: 400 });
+    const calls = sts.calls.length;
+    const issued = sts.issued.length;
+    await rejects(
+      client().send(
+        new AssumeRoleWithWebIdentityCommand({ RoleArn: ROLE, RoleSessionName: 'gone', WebIdentityToken: await issuer.mint() }),
+        { abortSignal: AbortSignal.timeout(100) },
+      ),
+      'AbortError',
+    );
+    assert.equal(sts.calls.length, calls + 1, 'counted in the test that made it');
+    await new Promise((done) => setTimeout(done, 600));
+    assert.equal(sts.calls.length, calls + 1, 'no later entry when the delayed answer comes due');
+    assert.deepEqual([sts.calls.at(-1)?.status, sts.calls.at(-1)?.errorCode], [0, 'abandoned']);
+    assert.equal(sts.issued.length, issued);
   });
 
   it('fetches discovery once and picks up a rotated key', async () => {

@@ -472,8 +472,19 @@ export async function startSts(opts: StsOptions): Promise<StsEmulator> {
     const params: Record<string, string> = Object.fromEntries(url.searchParams);
     for (const [key, value] of new URLSearchParams(body)) params[key] = value;
     const action = params.Action ?? '';
-    const record = (status: number, errorCode?: string) =>
-      calls.push({ action, params, status, ...(errorCode ? { errorCode } : {}), at: Date.now() });
+    // Recorded when it arrives, in the test that made it, and completed when answered: a
+    // delayed answer the client abandoned must not land in a later test's counts.
+    const call: { -readonly [K in keyof StsCall]: StsCall[K] } = { action, params, status: 0, errorCode: 'pending', at: Date.now() };
+    calls.push(call);
+    const record = (status: number, errorCode?: string) => {
+      call.status = status;
+      if (errorCode) call.errorCode = errorCode;
+      else delete call.errorCode;
+    };
+    let abandoned = false;
+    req.socket.once('close', () => {
+      abandoned = true;
+    });
 
     const fault = faults.shift();
     if (fault?.kind === 'reset') {
@@ -481,7 +492,11 @@ export async function startSts(opts: StsOptions): Promise<StsEmulator> {
       req.socket.destroy();
       return;
     }
-    if (fault?.kind === 'delay') await sleep(fault.ms);
+    if (fault?.kind === 'delay') {
+      await sleep(fault.ms);
+      // The client gave up meanwhile: nothing is issued for a request nobody reads.
+      if (abandoned) return record(0, 'abandoned');
+    }
     const injected =
       fault?.kind === 'throttle'
         ? new StsError('Throttling', 400, 'Rate exceeded')

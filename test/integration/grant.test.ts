@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { type EmbeddedDefault, startEmbeddedDefault } from '../emulators/index.ts';
 import { capturedOutputs, parseDotenv, readTree, runCli, runProgram, workspace } from '../helpers/cli.ts';
 import { withInstance } from '../helpers/access-file.ts';
+import { missingToolsReason } from '../helpers/tools.ts';
 
 const ACCESS_FILE = `apiVersion: core.oam.dev/v1beta1
 kind: Application
@@ -102,8 +103,9 @@ describe('grant through the bundle', () => {
     assert.equal(vars.OAM_GRANT_EXPIRES_AT, issued.expiration.toISOString());
     assert.equal(issued.subject, 'project_path:acme/payments:ref_type:branch:ref:main');
 
-    if (!existsSync('/usr/bin/aws')) {
-      t.skip('/usr/bin/aws is missing (apt-get install awscli): the AWS CLI consumer check did not run');
+    const missing = missingToolsReason('aws');
+    if (missing) {
+      t.skip(`${missing}: the AWS CLI consumer check did not run`);
       return;
     }
     const aws = await runProgram('/usr/bin/aws', ['sts', 'get-caller-identity', '--endpoint-url', world.sts.url, '--output', 'json'], {
