@@ -18,7 +18,7 @@ import type { ReportState } from './report-state.ts';
 export interface PublishInput {
   readonly api: GitlabApi | undefined;
   readonly state: ReportState;
-  /** The pipeline's project: commit comments go here. */
+  /** The pipeline's project: the commit discussion goes here. */
   readonly projectId: string | undefined;
   /** The MR the note goes to, in the MR's own project (not the fork's in a fork MR pipeline). */
   readonly mergeRequest: MergeRequestRef | undefined;
