@@ -208,6 +208,26 @@ function selfError(source: string, message: string, hint: string): OamError {
 
 const OTHER_PERSON_HINT = 'separation of duties: someone else from the approvers must run the approve job';
 
+/**
+ * GitLab's private commit email, `<user id>-<username>@users.noreply.<host>`
+ * (Gitlab::PrivateCommitEmail with the default `commit_email_hostname`):
+ * web-UI commits of a user who hides their email carry it. Matched by the id,
+ * as GitLab does, so a renamed user still matches. An instance with another
+ * `commit_email_hostname` is not covered (docs/approval.md).
+ */
+export function isPrivateCommitEmailOf(email: string, approver: GitlabClaims): boolean {
+  if (!approver.user_id) return false;
+  let host: string;
+  try {
+    host = new URL(approver.iss).hostname.toLowerCase();
+  } catch {
+    return false;
+  }
+  const at = email.lastIndexOf('@');
+  if (at < 0 || email.slice(at + 1).toLowerCase() !== `users.noreply.${host}`) return false;
+  return /^([0-9]+)-/.exec(email.slice(0, at))?.[1] === approver.user_id;
+}
+
 /** Separation of duties: the approver is none of the step's `forbid` people. */
 export async function checkSeparation(
   step: ApprovalStep,
@@ -240,7 +260,16 @@ export async function checkSeparation(
       if (!emails.ok) {
         throw selfError(source, `cannot check that ${who} authored no commit: ${emails.why}`, emails.hint ?? NO_API_HINT);
       }
-      if (emails.value.includes(email.toLowerCase())) {
+      const own = new Set([email.toLowerCase()]);
+      if (approver.user_id) {
+        const shown = await lookups.userEmails(approver.user_id);
+        if (!shown.ok) {
+          throw selfError(source, `cannot check that ${who} authored no commit: ${shown.why}`, shown.hint ?? NO_API_HINT);
+        }
+        for (const e of shown.value) own.add(e.toLowerCase());
+      }
+      const authored = emails.value.find((e) => own.has(e) || isPrivateCommitEmailOf(e, approver));
+      if (authored !== undefined) {
         throw selfError(source, `${who} authored or committed a commit of this change and may not approve it (forbid: commitAuthor)`, OTHER_PERSON_HINT);
       }
     }

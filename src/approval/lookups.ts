@@ -1,6 +1,7 @@
 /**
  * The facts about people that the ID tokens do not carry (group membership,
- * MR authors, commit authors), read through the GitLab API once per job.
+ * MR authors, commit authors, a user's visible emails), read through the
+ * GitLab API once per job.
  * Without an API client every lookup reports `unavailable`, and the checks
  * that need it fail closed (design.md, section 3).
  */
@@ -18,7 +19,11 @@ export interface MergeRequestAuthor {
 }
 
 export interface ApprovalLookups {
-  /** The user's direct membership of `group` (undefined: none); inherited memberships are not asked for. */
+  /**
+   * The user's direct membership of `group` (undefined: none); inherited
+   * memberships are not asked for. A group the API token cannot see is a
+   * failed look-up, not "no member": GitLab answers 404 for both.
+   */
   groupMembership(group: string, userId: string): Promise<Lookup<GitlabMember | undefined>>;
   /**
    * The authors of every merge request of this change: the MR pipeline's MR,
@@ -28,6 +33,8 @@ export interface ApprovalLookups {
   mergeRequestAuthors(): Promise<Lookup<readonly MergeRequestAuthor[]>>;
   /** Lower-cased author and committer emails of those MRs' commits (or of the pipeline's commit when there is no MR). */
   commitAuthorEmails(): Promise<Lookup<readonly string[]>>;
+  /** The user's emails the API shows to this token, lower-cased (the public one; all of them to an admin token). */
+  userEmails(userId: string): Promise<Lookup<readonly string[]>>;
 }
 
 export interface LookupContext {
@@ -55,10 +62,26 @@ function memo<T>(fn: () => Promise<T>): () => Promise<T> {
 
 const sameRef = (a: MergeRequestRef, b: MergeRequestRef): boolean => a.projectId === b.projectId && a.iid === b.iid;
 
+/** "Not a member" or "cannot see the group": GitLab answers 404 to both, `GET /groups/:id` tells them apart. */
+async function invisibleGroup(api: GitlabApi, group: string): Promise<{ ok: false; why: string; hint: string } | undefined> {
+  if (await api.isGroupVisible(group)) return undefined;
+  const me = await api.currentUser().then(
+    (user) => user.username,
+    () => undefined,
+  );
+  const who = me ? `the API token's user ${me}` : "the API token's user";
+  return {
+    ok: false,
+    why: `${who} cannot see group ${group} (GitLab answers 404 Group Not Found), so its members cannot be checked`,
+    hint: `give ${me ?? "the OAM_GITLAB_TOKEN's user"} access to ${group} (any role lets it read the members), or set OAM_GITLAB_TOKEN to a token that can see the group, e.g. a group access token of ${group} or of a parent group`,
+  };
+}
+
 export function createApprovalLookups(context: LookupContext): ApprovalLookups {
   const { api, scope } = context;
   const noApi = { ok: false, why: 'no OAM_GITLAB_TOKEN, so the GitLab API cannot be asked', hint: NO_API_HINT } as const;
   const members = new Map<string, Promise<Lookup<GitlabMember | undefined>>>();
+  const emailsOf = new Map<string, Promise<Lookup<readonly string[]>>>();
 
   const mergeRequestAuthors = memo(async (): Promise<Lookup<readonly MergeRequestAuthor[]>> => {
     if (scope.known.length === 0 && !scope.lookUpCommitMergeRequests) return { ok: true, value: [] };
@@ -124,15 +147,28 @@ export function createApprovalLookups(context: LookupContext): ApprovalLookups {
       const key = `${group}\u0000${userId}`;
       let pending = members.get(key);
       if (!pending) {
-        pending = api.getGroupMember(group, userId).then(
-          (member): Lookup<GitlabMember | undefined> => ({ ok: true, value: member }),
-          (error: unknown) => failure(error),
-        );
+        pending = (async (): Promise<Lookup<GitlabMember | undefined>> => {
+          const member = await api.getGroupMember(group, userId);
+          if (member === undefined) return (await invisibleGroup(api, group)) ?? { ok: true, value: undefined };
+          return { ok: true, value: member };
+        })().catch((error: unknown) => failure(error));
         members.set(key, pending);
       }
       return pending;
     },
     mergeRequestAuthors,
     commitAuthorEmails,
+    userEmails(userId) {
+      if (!api) return Promise.resolve(noApi);
+      let pending = emailsOf.get(userId);
+      if (!pending) {
+        pending = api.getUserEmails(userId).then(
+          (emails): Lookup<readonly string[]> => ({ ok: true, value: emails }),
+          (error: unknown) => failure(error, `user ${userId}: `),
+        );
+        emailsOf.set(userId, pending);
+      }
+      return pending;
+    },
   };
 }

@@ -1,9 +1,12 @@
 /**
- * The few GitLab REST calls oam-grant makes (MR notes, commit comments,
- * group membership, MR author and commits), behind a small interface so the
- * approval checks and the report take a fake or the real thing. The real one
- * uses @gitbeaker/rest, imported only on the first call: it is ~250 KB and
- * most jobs (no API token, nothing to post) never need it.
+ * The few GitLab REST calls oam-grant makes (the token's own user, MR notes,
+ * commit discussions, group membership and visibility, users' emails, MR
+ * authors and commits, the project's pipeline-variable setting), behind a
+ * small interface so the approval checks and the report take a fake or the
+ * real thing. The real one uses @gitbeaker/rest, imported only on the first
+ * call: it is ~250 KB and most jobs (no API token, nothing to post) never
+ * need it. Lists are read across all pages (gitbeaker follows the `link`
+ * header's rel="next").
  */
 import { loadGitbeaker } from './lazy-module.ts';
 import type { Env } from '../context.ts';
@@ -14,7 +17,34 @@ import { isTransientNetworkError, withRetry } from './retry.ts';
 export interface GitlabNote {
   readonly id: number;
   readonly body: string;
+  /** The author's user id: what tells our own notes from copies of them. */
+  readonly authorId?: string;
   readonly authorUsername?: string;
+}
+
+/** A discussion thread (here: on a commit); its first note opened it. */
+export interface GitlabDiscussion {
+  readonly id: string;
+  readonly notes: readonly GitlabNote[];
+}
+
+/** The user the API token belongs to (`GET /user`); a project or group access token's is a bot. */
+export interface GitlabCurrentUser {
+  readonly id: string;
+  readonly username: string;
+  readonly isAdmin: boolean;
+}
+
+/**
+ * Who may set variables when running a pipeline or a manual job, as
+ * `GET /projects/:id` shows it — to Maintainers and above only; both fields
+ * are absent otherwise. `minimumOverrideRole` exists from GitLab 17.1
+ * (`no_one_allowed`, `developer`, `maintainer`, `owner`) and applies only when
+ * `restrictUserDefinedVariables` is true; before 17.1, true meant Maintainer.
+ */
+export interface GitlabPipelineVariablesSetting {
+  readonly restrictUserDefinedVariables?: boolean;
+  readonly minimumOverrideRole?: string;
 }
 
 export interface GitlabCommitAuthors {
@@ -42,16 +72,33 @@ export interface GitlabMergeRequestSummary {
 }
 
 export interface GitlabApi {
+  /** The token's own user, asked once per client (`GET /user`). */
+  currentUser(): Promise<GitlabCurrentUser>;
+  /** Every note of the MR, oldest first, across all pages. */
   listMergeRequestNotes(projectId: string, mergeRequestIid: string): Promise<GitlabNote[]>;
   createMergeRequestNote(projectId: string, mergeRequestIid: string, body: string): Promise<GitlabNote>;
   editMergeRequestNote(projectId: string, mergeRequestIid: string, noteId: number, body: string): Promise<GitlabNote>;
-  createCommitComment(projectId: string, sha: string, note: string): Promise<void>;
+  /** Every discussion on the commit, across all pages. */
+  listCommitDiscussions(projectId: string, sha: string): Promise<GitlabDiscussion[]>;
+  createCommitDiscussion(projectId: string, sha: string, body: string): Promise<GitlabDiscussion>;
+  editCommitDiscussionNote(projectId: string, sha: string, discussionId: string, noteId: number, body: string): Promise<GitlabNote>;
   /**
    * The user's direct membership of the group (`/groups/:id/members/:user_id`),
-   * or undefined when the user is no direct member (404). Memberships
-   * inherited from ancestor groups do not count.
+   * or undefined on a 404: no direct member, or a group the token cannot see
+   * ({@link isGroupVisible} tells which). Memberships inherited from ancestor
+   * groups do not count.
    */
   getGroupMember(group: string, userId: string): Promise<GitlabMember | undefined>;
+  /** Whether the token's user can see the group (`GET /groups/:id`; GitLab answers 404 for a private group it may not see). */
+  isGroupVisible(group: string): Promise<boolean>;
+  /**
+   * The emails the API shows of a user, lower-cased: `public_email` to
+   * everyone; to an admin token also `email`, `commit_email` and
+   * `GET /users/:id/emails`. Private emails stay hidden from other tokens.
+   */
+  getUserEmails(userId: string): Promise<string[]>;
+  /** The project's pipeline-variable setting, as far as the token may see it. */
+  getPipelineVariablesSetting(projectId: string): Promise<GitlabPipelineVariablesSetting>;
   getMergeRequestAuthor(projectId: string, mergeRequestIid: string): Promise<GitlabUserRef>;
   listMergeRequestCommits(projectId: string, mergeRequestIid: string): Promise<GitlabCommitAuthors[]>;
   getCommit(projectId: string, sha: string): Promise<GitlabCommitAuthors>;
@@ -86,13 +133,30 @@ export interface GitlabApiOptions {
 
 /** The subset of gitbeaker's resources we call, typed loosely and narrowed on return. */
 interface GitbeakerClient {
+  Users: {
+    showCurrentUser(): Promise<unknown>;
+    show(userId: number): Promise<unknown>;
+  };
+  UserEmails: {
+    all(options: { userId: number }): Promise<unknown>;
+  };
+  Groups: {
+    show(groupId: string, options?: Record<string, unknown>): Promise<unknown>;
+  };
+  Projects: {
+    show(projectId: string): Promise<unknown>;
+  };
+  CommitDiscussions: {
+    all(projectId: string, sha: string, options?: Record<string, unknown>): Promise<unknown>;
+    create(projectId: string, sha: string, body: string): Promise<unknown>;
+    editNote(projectId: string, sha: string, discussionId: string, noteId: number, options: { body: string }): Promise<unknown>;
+  };
   MergeRequestNotes: {
     all(projectId: string, iid: number, options?: Record<string, unknown>): Promise<unknown>;
     create(projectId: string, iid: number, body: string): Promise<unknown>;
     edit(projectId: string, iid: number, noteId: number, options: { body: string }): Promise<unknown>;
   };
   Commits: {
-    createComment(projectId: string, sha: string, note: string): Promise<unknown>;
     show(projectId: string, sha: string): Promise<unknown>;
     allMergeRequests(projectId: string, sha: string, options?: Record<string, unknown>): Promise<unknown>;
   };
@@ -144,8 +208,34 @@ function toNote(value: unknown): GitlabNote {
   const r = record(value);
   const id = r.id;
   if (typeof id !== 'number') throw new GitlabApiError('GitLab API note: answer has no id', undefined, false);
-  const author = optionalString(record(r.author).username);
-  return { id, body: typeof r.body === 'string' ? r.body : '', ...(author ? { authorUsername: author } : {}) };
+  const author = record(r.author);
+  const authorId = typeof author.id === 'number' || typeof author.id === 'string' ? String(author.id) : undefined;
+  const authorUsername = optionalString(author.username);
+  return {
+    id,
+    body: typeof r.body === 'string' ? r.body : '',
+    ...(authorId ? { authorId } : {}),
+    ...(authorUsername ? { authorUsername } : {}),
+  };
+}
+
+function toDiscussion(value: unknown): GitlabDiscussion {
+  const r = record(value);
+  if (typeof r.id !== 'string' || r.id === '') throw new GitlabApiError('GitLab API discussion: answer has no id', undefined, false);
+  return { id: r.id, notes: Array.isArray(r.notes) ? r.notes.map(toNote) : [] };
+}
+
+function toCurrentUser(value: unknown): GitlabCurrentUser {
+  const r = record(value);
+  if ((typeof r.id !== 'number' && typeof r.id !== 'string') || typeof r.username !== 'string') {
+    throw new GitlabApiError('GitLab API current user: answer has no id or username', undefined, false);
+  }
+  return { id: String(r.id), username: r.username, isAdmin: r.is_admin === true };
+}
+
+function userIdNumber(userId: string): number {
+  if (!/^[0-9]{1,20}$/.test(userId)) throw new GitlabApiError(`user id ${JSON.stringify(userId)} is not a number`, undefined, false);
+  return Number(userId);
 }
 
 function toCommit(value: unknown): GitlabCommitAuthors {
@@ -223,7 +313,26 @@ export function createGitlabApi(options: GitlabApiOptions): GitlabApi {
     }
   };
 
+  let me: Promise<GitlabCurrentUser> | undefined;
+  const currentUser = (): Promise<GitlabCurrentUser> => {
+    me ??= call('current user', (api) => api.Users.showCurrentUser()).then(toCurrentUser);
+    // A failure is not remembered: the next caller asks again.
+    me.catch(() => {
+      me = undefined;
+    });
+    return me;
+  };
+  const notFoundToUndefined = async <T>(fn: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await fn();
+    } catch (error) {
+      if (error instanceof GitlabApiError && error.status === 404) return undefined;
+      throw error;
+    }
+  };
+
   return {
+    currentUser,
     async listMergeRequestNotes(projectId, mergeRequestIid) {
       const notes = await call('list merge request notes', (api) =>
         api.MergeRequestNotes.all(projectId, iid(mergeRequestIid), { sort: 'asc', orderBy: 'created_at', perPage: 100 }),
@@ -238,27 +347,64 @@ export function createGitlabApi(options: GitlabApiOptions): GitlabApi {
         await call('edit merge request note', (api) => api.MergeRequestNotes.edit(projectId, iid(mergeRequestIid), noteId, { body })),
       );
     },
-    async createCommitComment(projectId, sha, note) {
-      await call('create commit comment', (api) => api.Commits.createComment(projectId, sha, note));
+    async listCommitDiscussions(projectId, sha) {
+      const discussions = await call('list commit discussions', (api) => api.CommitDiscussions.all(projectId, sha, { perPage: 100 }));
+      return Array.isArray(discussions) ? discussions.map(toDiscussion) : [];
+    },
+    async createCommitDiscussion(projectId, sha, body) {
+      return toDiscussion(await call('create commit discussion', (api) => api.CommitDiscussions.create(projectId, sha, body)));
+    },
+    async editCommitDiscussionNote(projectId, sha, discussionId, noteId, body) {
+      return toNote(
+        await call('edit commit discussion note', (api) => api.CommitDiscussions.editNote(projectId, sha, discussionId, noteId, { body })),
+      );
     },
     async getGroupMember(group, userId) {
-      if (!/^[0-9]{1,20}$/.test(userId)) throw new GitlabApiError(`user id ${JSON.stringify(userId)} is not a number`, undefined, false);
-      try {
-        const member = record(
-          // Direct membership only: members/all would also admit everyone of every ancestor group.
-          await call('group membership', (api) => api.GroupMembers.show(group, Number(userId))),
-        );
-        // `state` is the user's (active, blocked); `membership_state` the membership's (active, awaiting).
-        const userState = typeof member.state === 'string' ? member.state : 'active';
-        const membershipState = typeof member.membership_state === 'string' ? member.membership_state : 'active';
-        return {
-          state: userState === 'active' && membershipState === 'active' ? 'active' : `${userState}/${membershipState}`,
-          accessLevel: typeof member.access_level === 'number' ? member.access_level : 0,
-        };
-      } catch (error) {
-        if (error instanceof GitlabApiError && error.status === 404) return undefined;
-        throw error;
+      const id = userIdNumber(userId);
+      const found = await notFoundToUndefined(() =>
+        // Direct membership only: members/all would also admit everyone of every ancestor group.
+        call('group membership', (api) => api.GroupMembers.show(group, id)),
+      );
+      if (found === undefined) return undefined;
+      const member = record(found);
+      // `state` is the user's (active, blocked); `membership_state` the membership's (active, awaiting; GitLab EE).
+      const userState = typeof member.state === 'string' ? member.state : 'active';
+      const membershipState = typeof member.membership_state === 'string' ? member.membership_state : 'active';
+      return {
+        state: userState === 'active' && membershipState === 'active' ? 'active' : `${userState}/${membershipState}`,
+        accessLevel: typeof member.access_level === 'number' ? member.access_level : 0,
+      };
+    },
+    async isGroupVisible(group) {
+      const found = await notFoundToUndefined(() => call('group', (api) => api.Groups.show(group, { withProjects: false })));
+      return found !== undefined;
+    },
+    async getUserEmails(userId) {
+      const id = userIdNumber(userId);
+      const user = record(await call('user', (api) => api.Users.show(id)));
+      const emails = new Set<string>();
+      const add = (value: unknown): void => {
+        const email = optionalString(value);
+        if (email) emails.add(email.toLowerCase());
+      };
+      // public_email for everyone; email and commit_email appear only for an admin token.
+      add(user.public_email);
+      add(user.email);
+      add(user.commit_email);
+      if ((await currentUser()).isAdmin) {
+        const all = await call('user emails', (api) => api.UserEmails.all({ userId: id }));
+        if (Array.isArray(all)) for (const entry of all) add(record(entry).email);
       }
+      return [...emails];
+    },
+    async getPipelineVariablesSetting(projectId) {
+      const project = record(await call('project', (api) => api.Projects.show(projectId)));
+      const restrict = project.restrict_user_defined_variables;
+      const role = optionalString(project.ci_pipeline_variables_minimum_override_role);
+      return {
+        ...(typeof restrict === 'boolean' ? { restrictUserDefinedVariables: restrict } : {}),
+        ...(role ? { minimumOverrideRole: role } : {}),
+      };
     },
     async getMergeRequestAuthor(projectId, mergeRequestIid) {
       const mr = record(await call('merge request', (api) => api.MergeRequests.show(projectId, iid(mergeRequestIid))));

@@ -1,12 +1,14 @@
 /**
  * Post the note: find this pipeline's note for the component by its marker
- * and edit it, or create it; without a merge request, comment on the commit
- * (commit comments cannot be edited, so each event adds one). When posting
- * is impossible the summary goes to the job log, and a `required` audit turns
- * that into ERR_REPORT_FAILED.
+ * and edit it, or create it; without a merge request, the same in a
+ * discussion on the commit. Only a note the API token's own user wrote is
+ * ours: the marker is visible in any note's source, so anyone can post a
+ * copy of it, and a Maintainer's token could even edit that copy. When
+ * posting is impossible the summary goes to the job log, and a `required`
+ * audit turns that into ERR_REPORT_FAILED.
  */
 import { OamError } from '../errors.ts';
-import { type GitlabApi, GitlabApiError } from '../lib/gitlab-api.ts';
+import { type GitlabApi, GitlabApiError, type GitlabNote } from '../lib/gitlab-api.ts';
 import type { Logger } from '../lib/log.ts';
 import { NO_API_HINT } from '../approval/lookups.ts';
 import type { MergeRequestRef } from '../approval/merge-requests.ts';
@@ -16,38 +18,67 @@ import type { ReportState } from './report-state.ts';
 export interface PublishInput {
   readonly api: GitlabApi | undefined;
   readonly state: ReportState;
-  /** The pipeline's project: commit comments go here. */
+  /** The pipeline's project: the commit discussion goes here. */
   readonly projectId: string | undefined;
   /** The MR the note goes to, in the MR's own project (not the fork's in a fork MR pipeline). */
   readonly mergeRequest: MergeRequestRef | undefined;
   readonly commitSha: string | undefined;
   /** The component's mr-audit trait says `required: true`: failing to post is an error. */
   readonly required: boolean;
+  /** Warnings shown under the note's headline (the job logs them itself). */
+  readonly notices?: readonly string[];
   readonly log: Logger;
 }
 
 export type PublishResult =
   | { readonly kind: 'note-created'; readonly noteId: number }
   | { readonly kind: 'note-edited'; readonly noteId: number }
-  | { readonly kind: 'commit-comment' }
+  | { readonly kind: 'commit-discussion-created'; readonly discussionId: string; readonly noteId: number }
+  | { readonly kind: 'commit-discussion-edited'; readonly discussionId: string; readonly noteId: number }
   | { readonly kind: 'logged'; readonly why: string };
 
+/** Our note for this pipeline and component: the marker opens it and the token's own user wrote it. */
+function isOurs(note: GitlabNote, input: PublishInput, ownUserId: string): boolean {
+  return note.authorId === ownUserId && isNoteFor(note.body, input.state.pipelineId, input.state.component);
+}
+
+/** A 404 on edit: our note was deleted between the list and the edit, so we write it again. */
+function isGone(error: unknown): boolean {
+  return error instanceof GitlabApiError && error.status === 404;
+}
+
 async function postNote(api: GitlabApi, input: PublishInput, projectId: string, iid: string, body: string): Promise<PublishResult> {
-  const { pipelineId, component } = input.state;
+  const me = await api.currentUser();
   const notes = await api.listMergeRequestNotes(projectId, iid);
-  const existing = notes.filter((note) => isNoteFor(note.body, pipelineId, component)).pop();
+  const existing = notes.filter((note) => isOurs(note, input, me.id)).pop();
   if (existing) {
     try {
       const edited = await api.editMergeRequestNote(projectId, iid, existing.id, body);
       return { kind: 'note-edited', noteId: edited.id };
     } catch (error) {
-      // Someone else's note can carry our marker (it is visible in the note's source); we
-      // cannot edit it and must not trust it, so we write our own.
-      if (!(error instanceof GitlabApiError) || (error.status !== 403 && error.status !== 404)) throw error;
+      if (!isGone(error)) throw error;
     }
   }
   const created = await api.createMergeRequestNote(projectId, iid, body);
   return { kind: 'note-created', noteId: created.id };
+}
+
+/** No merge request: one discussion on the commit per pipeline and component, its first note edited like the MR note. */
+async function postCommitDiscussion(api: GitlabApi, input: PublishInput, projectId: string, sha: string, body: string): Promise<PublishResult> {
+  const me = await api.currentUser();
+  const discussions = await api.listCommitDiscussions(projectId, sha);
+  const existing = discussions.filter((d) => d.notes[0] !== undefined && isOurs(d.notes[0], input, me.id)).pop();
+  const first = existing?.notes[0];
+  if (existing && first) {
+    try {
+      const edited = await api.editCommitDiscussionNote(projectId, sha, existing.id, first.id, body);
+      return { kind: 'commit-discussion-edited', discussionId: existing.id, noteId: edited.id };
+    } catch (error) {
+      if (!isGone(error)) throw error;
+    }
+  }
+  const created = await api.createCommitDiscussion(projectId, sha, body);
+  return { kind: 'commit-discussion-created', discussionId: created.id, noteId: created.notes[0]?.id ?? 0 };
 }
 
 function fail(input: PublishInput, why: string, hint: string, cause?: unknown): PublishResult {
@@ -69,7 +100,7 @@ function fail(input: PublishInput, why: string, hint: string, cause?: unknown): 
 export async function publishReport(input: PublishInput): Promise<PublishResult> {
   const { api, projectId, mergeRequest, commitSha, log } = input;
   if (!api) return fail(input, 'no OAM_GITLAB_TOKEN', NO_API_HINT);
-  const body = renderNote(input.state);
+  const body = renderNote(input.state, input.notices);
   try {
     if (mergeRequest) {
       const result = await postNote(api, input, mergeRequest.projectId, mergeRequest.iid, body);
@@ -78,9 +109,10 @@ export async function publishReport(input: PublishInput): Promise<PublishResult>
     }
     if (!projectId) return fail(input, 'CI_PROJECT_ID is unset', 'run inside a GitLab job');
     if (commitSha) {
-      await api.createCommitComment(projectId, commitSha, body);
-      log.info(`no merge request in this pipeline: commented on commit ${commitSha.slice(0, 12)}`);
-      return { kind: 'commit-comment' };
+      const result = await postCommitDiscussion(api, input, projectId, commitSha, body);
+      const verb = result.kind === 'commit-discussion-edited' ? 'updated' : 'created';
+      log.info(`no merge request in this pipeline: ${verb} the audit note on commit ${commitSha.slice(0, 12)}`);
+      return result;
     }
     return fail(input, 'neither a merge request nor a commit to comment on', 'run in a merge request or branch pipeline');
   } catch (error) {

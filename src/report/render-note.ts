@@ -52,13 +52,18 @@ function approvalRow(a: ApprovalFacts): string {
   return `| ${person(a.approver)} | ${e(a.via)} | ${reason} | ${job(a.job)} | ${formatTime(a.at)} | ${formatDuration(a.latencySeconds)} |`;
 }
 
+/** Longest warning shown in the note (they are oam-grant's own sentences). */
+const MAX_NOTICE_LENGTH = 1000;
+
 /**
- * The whole note body for this state.
+ * The whole note body for this state, with the job's warnings (e.g. about
+ * the project's pipeline-variable setting) under the headline.
  *
  * @example renderNote(state).startsWith(noteMarker(state.pipelineId, state.component)) // true
  */
-export function renderNote(state: ReportState): string {
+export function renderNote(state: ReportState, notices: readonly string[] = []): string {
   const lines: string[] = [noteMarker(state.pipelineId, state.component), `### oam-grant · ${headline(state)}`, ''];
+  for (const notice of notices) lines.push(`> ⚠️ **Warning**: ${escapeMarkdown(notice, MAX_NOTICE_LENGTH)}`, '');
   lines.push('| | |', '|---|---|');
   lines.push(`| Component | ${e(state.component)} |`);
   const r = state.requested;

@@ -19,6 +19,8 @@ export interface ReportEventInput {
   readonly mergeRequest: MergeRequestRef | undefined;
   readonly commitSha: string | undefined;
   readonly required: boolean;
+  /** Warnings for the note (request: the project's pipeline-variable setting). */
+  readonly notices?: readonly string[];
   readonly outDir: string;
   readonly log: Logger;
   readonly now: () => Date;

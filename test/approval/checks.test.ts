@@ -8,6 +8,7 @@ import {
   checkSeparation,
   checkTimeout,
   checkValidFor,
+  isPrivateCommitEmailOf,
 } from '../../src/approval/checks.ts';
 import { claims, lookups, step } from './fixtures.ts';
 
@@ -166,9 +167,56 @@ describe('checkSeparation', () => {
     );
     await checkSeparation(s, claims({ user_id: '7', user_login: 'alice', user_email: 'alice@example.com' }), { requester }, lookups({ commitEmails: ['bob@example.com'] }), SRC);
   });
+  it('refuses a commit authored under any email the API shows of the approver, asking by user_id', async () => {
+    const s = step({ forbid: ['commitAuthor'] });
+    const alice = claims({ user_id: '7', user_login: 'alice', user_email: 'alice@example.com' });
+    const l = lookups({ commitEmails: ['alice@public.example'], userEmails: { '7': ['alice@public.example'] } });
+    await assert.rejects(checkSeparation(s, alice, { requester }, l, SRC), {
+      code: 'ERR_APPROVAL_SELF',
+      message: `${SRC}: alice authored or committed a commit of this change and may not approve it (forbid: commitAuthor)`,
+    });
+    assert.deepEqual(l.asked, ['commitEmails', 'emails 7']);
+    await checkSeparation(s, alice, { requester }, lookups({ commitEmails: ['alice@public.example'], userEmails: { '8': ['alice@public.example'] } }), SRC);
+  });
+  it("refuses a commit authored under the approver's private commit email (by user id, any username)", async () => {
+    const s = step({ forbid: ['commitAuthor'] });
+    const alice = claims({ user_id: '7', user_login: 'alice', user_email: 'alice@example.com' });
+    await assert.rejects(checkSeparation(s, alice, { requester }, lookups({ commitEmails: ['7-alice-old-name@users.noreply.127.0.0.1'] }), SRC), {
+      code: 'ERR_APPROVAL_SELF',
+    });
+    await checkSeparation(s, alice, { requester }, lookups({ commitEmails: ['77-alice@users.noreply.127.0.0.1'] }), SRC);
+  });
+  it('fails closed when the approver\'s emails cannot be looked up', async () => {
+    const s = step({ forbid: ['commitAuthor'] });
+    const l = lookups({ commitEmails: [] });
+    const failing = { ...l, userEmails: async () => ({ ok: false as const, why: 'user 7: GitLab API user: HTTP 500', hint: 'retry' }) };
+    await assert.rejects(checkSeparation(s, claims({ user_id: '7', user_login: 'alice', user_email: 'alice@example.com' }), { requester }, failing, SRC), {
+      code: 'ERR_APPROVAL_SELF',
+      message: `${SRC}: cannot check that alice authored no commit: user 7: GitLab API user: HTTP 500`,
+      hint: 'retry',
+    });
+  });
   it('allows the requester when the step does not forbid it', async () => {
     await checkSeparation(step({ forbid: [] }), requester, { requester }, lookups({ unavailable: true }), SRC);
   });
+});
+
+describe('isPrivateCommitEmailOf', () => {
+  const who = claims({ iss: 'https://gitlab.example.com', user_id: '42', user_login: 'dev' });
+  const cases: [string, boolean][] = [
+    ['42-dev@users.noreply.gitlab.example.com', true],
+    ['42-renamed@users.noreply.gitlab.example.com', true],
+    ['42-DEV@Users.Noreply.GitLab.Example.com', true],
+    ['420-dev@users.noreply.gitlab.example.com', false],
+    ['4-dev@users.noreply.gitlab.example.com', false],
+    ['42-dev@users.noreply.gitlab.com', false],
+    ['42-dev@gitlab.example.com', false],
+    ['dev@users.noreply.gitlab.example.com', false],
+  ];
+  for (const [email, expected] of cases) {
+    it(`${email}: ${expected}`, () => assert.equal(isPrivateCommitEmailOf(email, who), expected));
+  }
+  it('needs a user_id', () => assert.equal(isPrivateCommitEmailOf('42-dev@users.noreply.gitlab.example.com', claims({ iss: 'https://gitlab.example.com', user_id: undefined })), false));
 });
 
 describe('timing', () => {

@@ -49,6 +49,8 @@ export function lookups(facts: {
   /** Several MRs (e.g. every MR that contains a merged commit). */
   mrAuthors?: { iid: string; id: string; username: string }[];
   commitEmails?: string[];
+  /** User id -> the emails the API shows of that user (none by default). */
+  userEmails?: Record<string, string[]>;
   unavailable?: boolean;
   failing?: string;
 } = {}): ApprovalLookups & { asked: string[] } {
@@ -80,6 +82,12 @@ export function lookups(facts: {
       const failed = down();
       if (failed) return failed;
       return { ok: true, value: facts.commitEmails ?? [] };
+    },
+    async userEmails(userId): Promise<Lookup<readonly string[]>> {
+      asked.push(`emails ${userId}`);
+      const failed = down();
+      if (failed) return failed;
+      return { ok: true, value: facts.userEmails?.[userId] ?? [] };
     },
   };
 }

@@ -164,3 +164,125 @@ describe('approval look-ups through the API', () => {
     });
   });
 });
+
+describe('approval look-ups against GitLab as it answers: visibility, states, pages, emails', () => {
+  const ADMIN_TOKEN = 'glpat-lookups-admin-000001';
+  const MANY_SHAS = Array.from({ length: 130 }, (_, i) => (i + 1).toString(16).padStart(40, '0'));
+  let world: EmbeddedDefault;
+  let api: GitlabApi;
+  let admin: GitlabApi;
+  const crowd = Array.from({ length: 40 }, (_, i) => ({ id: 200 + i, username: `member${i}` }));
+  before(async () => {
+    world = await startEmbeddedDefault({
+      gitlab: {
+        tokens: [API_TOKEN],
+        tokenOwners: { [ADMIN_TOKEN]: 1 },
+        users: [
+          ...DEFAULT_USERS.map((u) => ({ ...u })),
+          { id: 1, username: 'root', admin: true },
+          { id: 47, username: 'blocked', state: 'blocked' },
+          { id: 48, username: 'pending' },
+          { id: 49, username: 'erin', email: 'erin@example.com', publicEmail: 'erin@public.example', secondaryEmails: ['erin@old.example'] },
+          ...crowd,
+        ],
+        groups: [
+          { path: 'acme', memberUserIds: [] },
+          { path: 'acme/sre', memberUserIds: [45, 47, 48], accessLevel: 30, membershipStates: { 48: 'awaiting' } },
+          { path: 'acme/secret', memberUserIds: [45], visibility: 'private' },
+          { path: 'acme/crowd', memberUserIds: crowd.map((u) => u.id) },
+        ],
+        mergeRequests: [
+          {
+            projectId: '1217',
+            iid: 7,
+            authorUsername: 'dev',
+            // The oldest commit (by carol) is listed last: on page 2 of 100.
+            commits: MANY_SHAS.map((sha, i) => ({ sha, authorEmail: i === 0 ? 'carol@example.com' : 'dev@example.com' })),
+          },
+          { projectId: '1217', iid: 8, authorUsername: 'dev', commits: [{ sha: 'e'.repeat(40), authorEmail: 'ERIN@public.example' }] },
+          { projectId: '1217', iid: 9, authorUsername: 'dev', commits: [{ sha: 'c'.repeat(40), authorEmail: 'erin@old.example' }] },
+          { projectId: '1217', iid: 10, authorUsername: 'dev', commits: [{ sha: 'b'.repeat(40), authorEmail: '45-carol@users.noreply.127.0.0.1' }] },
+        ],
+      },
+    });
+    api = createGitlabApi({ apiUrl: `${world.gitlab.url}/api/v4`, token: API_TOKEN, sleep: async () => {} });
+    admin = createGitlabApi({ apiUrl: `${world.gitlab.url}/api/v4`, token: ADMIN_TOKEN, sleep: async () => {} });
+  });
+  after(() => world.close());
+
+  const scopeOfMr = (iid: number) => mergeRequestScopeOf({ CI_MERGE_REQUEST_IID: String(iid) }, { project_id: '1217', project_path: 'acme/payments', sha: DEFAULT_SHA });
+  const groupStep = (group: string) => step({ approvers: { users: [], groups: [group] }, forbid: [] });
+  const GROUPS = (group: string) => `approvers.groups: ${group} (direct members, Developer (30) or higher)`;
+
+  it('a group the API token cannot see is reported as that, with the fix — not as "not a member"', async () => {
+    const lookups = createApprovalLookups({ api, scope: scopeOfMr(7) });
+    const why = "the API token's user project_1217_bot_oam cannot see group acme/secret (GitLab answers 404 Group Not Found), so its members cannot be checked";
+    assert.deepEqual(await lookups.groupMembership('acme/secret', '45'), {
+      ok: false,
+      why,
+      hint: 'give project_1217_bot_oam access to acme/secret (any role lets it read the members), or set OAM_GITLAB_TOKEN to a token that can see the group, e.g. a group access token of acme/secret or of a parent group',
+    });
+    await assert.rejects(checkEligibility(groupStep('acme/secret'), claims({ user_id: '45', user_login: 'carol' }), lookups, SRC), (error: Error & { code?: string; hint?: string }) => {
+      assert.equal(error.code, 'ERR_APPROVER_NOT_ALLOWED');
+      assert.equal(error.message, `${SRC}: carol may not approve step approve-deploy-prod (approvers.users: none; ${GROUPS('acme/secret')}); cannot check membership of acme/secret: ${why}`);
+      assert.match(error.hint ?? '', /^give project_1217_bot_oam access to acme\/secret/);
+      return true;
+    });
+    // A visible group where the user is no member: plainly "may not approve", nothing about visibility.
+    await assert.rejects(checkEligibility(groupStep('acme/sre'), claims({ user_id: '43', user_login: 'alice' }), lookups, SRC), {
+      code: 'ERR_APPROVER_NOT_ALLOWED',
+      message: `${SRC}: alice may not approve step approve-deploy-prod (approvers.users: none; ${GROUPS('acme/sre')})`,
+    });
+  });
+
+  it('refuses a blocked user and a membership awaiting approval', async () => {
+    const lookups = createApprovalLookups({ api, scope: scopeOfMr(7) });
+    for (const [id, login, state] of [['47', 'blocked', 'blocked/active'], ['48', 'pending', 'active/awaiting']] as const) {
+      await assert.rejects(checkEligibility(groupStep('acme/sre'), claims({ user_id: id, user_login: login }), lookups, SRC), {
+        code: 'ERR_APPROVER_NOT_ALLOWED',
+        message: `${SRC}: ${login} may not approve step approve-deploy-prod (approvers.users: none; ${GROUPS('acme/sre')}); the membership of acme/sre is not active (${state})`,
+      });
+    }
+    assert.deepEqual(await checkEligibility(groupStep('acme/sre'), claims({ user_id: '45', user_login: 'carol' }), lookups, SRC), { via: 'group', group: 'acme/sre' });
+  });
+
+  it('accepts a group member who would be on a later page of the members list', async () => {
+    const lookups = createApprovalLookups({ api, scope: scopeOfMr(7) });
+    const last = crowd.at(-1)!;
+    assert.deepEqual(await checkEligibility(groupStep('acme/crowd'), claims({ user_id: String(last.id), user_login: last.username }), lookups, SRC), { via: 'group', group: 'acme/crowd' });
+  });
+
+  it('refuses under forbid: commitAuthor the author of a commit on page 2 of the MR commits', async () => {
+    const before = world.gitlab.calls.length;
+    const lookups = createApprovalLookups({ api, scope: scopeOfMr(7) });
+    const s = step({ forbid: ['commitAuthor'], approvers: { users: ['carol'], groups: [] } });
+    await assert.rejects(checkSeparation(s, claims({ user_id: '45', user_login: 'carol', user_email: 'carol@example.com' }), { requester: claims() }, lookups, SRC), {
+      code: 'ERR_APPROVAL_SELF',
+      message: `${SRC}: carol authored or committed a commit of this change and may not approve it (forbid: commitAuthor)`,
+    });
+    const pages = world.gitlab.calls.slice(before).filter((c) => c.path.endsWith('/merge_requests/7/commits')).map((c) => c.query.page ?? '1');
+    assert.deepEqual(pages, ['1', '2']);
+  });
+
+  it('commitAuthor compares every email the API shows of the approver, and their private commit email', async () => {
+    const s = step({ forbid: ['commitAuthor'], approvers: { users: ['erin', 'carol'], groups: [] } });
+    const erin = claims({ user_id: '49', user_login: 'erin', user_email: 'erin@example.com' });
+    const refused = { code: 'ERR_APPROVAL_SELF', message: `${SRC}: erin authored or committed a commit of this change and may not approve it (forbid: commitAuthor)` };
+    // MR !8's commit is authored under erin's public email (case differs).
+    await assert.rejects(checkSeparation(s, erin, { requester: claims() }, createApprovalLookups({ api, scope: scopeOfMr(8) }), SRC), refused);
+    // MR !9's under a secondary email: only an admin token can see it.
+    await checkSeparation(s, erin, { requester: claims() }, createApprovalLookups({ api, scope: scopeOfMr(9) }), SRC);
+    await assert.rejects(checkSeparation(s, erin, { requester: claims() }, createApprovalLookups({ api: admin, scope: scopeOfMr(9) }), SRC), refused);
+    // MR !10's under carol's private commit email <id>-<username>@users.noreply.<instance host>.
+    await assert.rejects(
+      checkSeparation(s, claims({ user_id: '45', user_login: 'carol', user_email: 'carol@example.com' }), { requester: claims() }, createApprovalLookups({ api, scope: scopeOfMr(10) }), SRC),
+      { code: 'ERR_APPROVAL_SELF' },
+    );
+    // A look-up that fails fails closed.
+    world.gitlab.injectFaults({ status: 403, match: { pathIncludes: '/users/49' } });
+    await assert.rejects(checkSeparation(s, erin, { requester: claims() }, createApprovalLookups({ api, scope: scopeOfMr(9) }), SRC), {
+      code: 'ERR_APPROVAL_SELF',
+      message: `${SRC}: cannot check that erin authored no commit: user 49: GitLab API user: HTTP 403`,
+    });
+  });
+});

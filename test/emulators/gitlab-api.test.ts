@@ -218,3 +218,189 @@ describe('gitlab api emulator', () => {
     );
   });
 });
+
+/** A request with a token, parsed: what a client of the real API sees. */
+async function get(api: GitlabApi, path: string, token: string): Promise<{ status: number; body: unknown; headers: Headers }> {
+  const res = await fetch(`${api.url}/api/v4${path}`, { headers: { 'private-token': token } });
+  return { status: res.status, body: await res.json(), headers: res.headers };
+}
+
+describe('gitlab api emulator: identities and permissions', () => {
+  const BOT_TOKEN = 'glpat-bot';
+  const DEV_TOKEN = 'glpat-dev';
+  const ALICE_TOKEN = 'glpat-alice';
+  const ADMIN_TOKEN = 'glpat-admin';
+  const MAINTAINER_TOKEN = 'glpat-maintainer';
+  let api: GitlabApi;
+  before(async () => {
+    api = await startGitlabApi({
+      tokens: [BOT_TOKEN],
+      tokenOwners: { [DEV_TOKEN]: 42, [ALICE_TOKEN]: 43, [ADMIN_TOKEN]: 1, [MAINTAINER_TOKEN]: 44 },
+      botUser: { id: 9001, username: 'project_1217_bot_oam', bot: true },
+      users: [
+        { id: 1, username: 'root', email: 'root@example.com', admin: true },
+        { id: 42, username: 'dev', email: 'dev@example.com', publicEmail: 'dev@public.example', commitEmail: 'dev@commits.example', secondaryEmails: ['dev@old.example'] },
+        { id: 43, username: 'alice', email: 'alice@example.com' },
+        { id: 44, username: 'maint', email: 'maint@example.com' },
+        { id: 45, username: 'blocked', state: 'blocked' },
+        { id: 46, username: 'pending' },
+      ],
+      projects: [{ id: '1217', path: 'acme/payments', members: { 9001: 40, 42: 30, 44: 40 } }],
+      groups: [
+        { path: 'acme', memberUserIds: [] },
+        { path: 'acme/sre', memberUserIds: [43, 45, 46], visibility: 'private', membershipStates: { 46: 'awaiting' } },
+        { path: 'acme/public', memberUserIds: Array.from({ length: 25 }, (_, i) => 100 + i), visibility: 'public' },
+      ],
+      mergeRequests: [{ projectId: '1217', iid: 7, authorUsername: 'dev', commits: [{ sha: SHA, authorEmail: 'dev@example.com' }] }],
+    });
+  });
+  after(() => api.close());
+
+  it('GET /user answers for the token’s own user, with its own emails; admins are marked', async () => {
+    const bot = await get(api, '/user', BOT_TOKEN);
+    assert.deepEqual([bot.status, (bot.body as { id: number }).id, (bot.body as { bot: boolean }).bot], [200, 9001, true]);
+    const dev = (await get(api, '/user', DEV_TOKEN)).body as Record<string, unknown>;
+    assert.deepEqual([dev.id, dev.username, dev.email, dev.commit_email, dev.public_email, dev.is_admin], [42, 'dev', 'dev@example.com', 'dev@commits.example', 'dev@public.example', undefined]);
+    assert.equal(((await get(api, '/user', ADMIN_TOKEN)).body as { is_admin: boolean }).is_admin, true);
+  });
+
+  it('GET /users/:id shows public_email to everyone, the other emails to admins only; /emails is admin-only', async () => {
+    const seen = (await get(api, '/users/42', ALICE_TOKEN)).body as Record<string, unknown>;
+    assert.equal(seen.public_email, 'dev@public.example');
+    assert.equal('email' in seen || 'commit_email' in seen, false, 'a non-admin never sees private emails');
+    const byAdmin = (await get(api, '/users/42', ADMIN_TOKEN)).body as Record<string, unknown>;
+    assert.deepEqual([byAdmin.email, byAdmin.commit_email], ['dev@example.com', 'dev@commits.example']);
+    assert.deepEqual(await get(api, '/users/42/emails', ALICE_TOKEN).then((r) => [r.status, r.body]), [403, { message: '403 Forbidden' }]);
+    const emails = (await get(api, '/users/42/emails', ADMIN_TOKEN)).body as { email: string }[];
+    assert.deepEqual(emails.map((e) => e.email), ['dev@example.com', 'dev@old.example']);
+    assert.equal(((await get(api, '/users/43', ALICE_TOKEN)).body as { public_email: unknown }).public_email, null);
+    assert.deepEqual(await get(api, '/users/999', ALICE_TOKEN).then((r) => [r.status, r.body]), [404, { message: '404 User Not Found' }]);
+  });
+
+  it('writes notes as the token’s user; only the author or a Maintainer may edit or delete one (403 otherwise)', async () => {
+    const as = (token: string) => new Gitlab({ host: api.url, token });
+    const devNote = await as(DEV_TOKEN).MergeRequestNotes.create(1217, 7, 'by dev');
+    assert.deepEqual([devNote.author.id, devNote.author.username], [42, 'dev']);
+    const botNote = await as(BOT_TOKEN).MergeRequestNotes.create(1217, 7, 'by the bot');
+    assert.equal(botNote.author.id, 9001);
+    // alice (no project role) and dev (Developer) may not touch someone else's note.
+    await assert.rejects(as(ALICE_TOKEN).MergeRequestNotes.edit(1217, 7, devNote.id, { body: 'x' }), (err: unknown) => statusOf(err) === 403);
+    await assert.rejects(as(DEV_TOKEN).MergeRequestNotes.edit(1217, 7, botNote.id, { body: 'x' }), (err: unknown) => statusOf(err) === 403);
+    await assert.rejects(as(DEV_TOKEN).MergeRequestNotes.remove(1217, 7, botNote.id), (err: unknown) => statusOf(err) === 403);
+    const res = await fetch(`${api.url}/api/v4/projects/1217/merge_requests/7/notes/${devNote.id}`, {
+      method: 'PUT',
+      headers: { 'private-token': ALICE_TOKEN, 'content-type': 'application/json' },
+      body: JSON.stringify({ body: 'x' }),
+    });
+    assert.deepEqual([res.status, await res.json()], [403, { message: '403 Forbidden' }]);
+    // The author may; so may a Maintainer (the bot of a project access token, or a human Maintainer), and an admin.
+    assert.equal((await as(DEV_TOKEN).MergeRequestNotes.edit(1217, 7, devNote.id, { body: 'dev again' })).body, 'dev again');
+    assert.equal((await as(BOT_TOKEN).MergeRequestNotes.edit(1217, 7, devNote.id, { body: 'bot edits dev' })).body, 'bot edits dev');
+    assert.equal((await as(MAINTAINER_TOKEN).MergeRequestNotes.edit(1217, 7, botNote.id, { body: 'maint' })).body, 'maint');
+    assert.equal((await as(ADMIN_TOKEN).MergeRequestNotes.edit(1217, 7, botNote.id, { body: 'root' })).body, 'root');
+    const other = api.addNote('1217', 7, 'by alice in the UI', 43);
+    assert.equal(api.notes(1217, 7).at(-1)?.author.username, 'alice');
+    await assert.rejects(as(DEV_TOKEN).MergeRequestNotes.edit(1217, 7, other.id, { body: 'x' }), (err: unknown) => statusOf(err) === 403);
+  });
+
+  it('commit discussions: created as the token’s user, listed with pages, shown, edited by the author or a Maintainer only', async () => {
+    const as = (token: string) => new Gitlab({ host: api.url, token });
+    const created = await as(BOT_TOKEN).CommitDiscussions.create(1217, SHA, 'requested');
+    assert.match(created.id, /^[0-9a-f]{40}$/);
+    const note = created.notes![0]!;
+    assert.deepEqual([note.body, note.author.id, note.noteable_type], ['requested', 9001, 'Commit']);
+    assert.equal(api.calls.at(-1)!.path, `/api/v4/projects/1217/repository/commits/${SHA}/discussions`);
+    assert.equal(api.calls.at(-1)!.status, 201);
+    const edited = await as(BOT_TOKEN).CommitDiscussions.editNote(1217, SHA, created.id, note.id, { body: 'approved' });
+    assert.equal(edited.body, 'approved');
+    assert.equal(api.calls.at(-1)!.path, `/api/v4/projects/1217/repository/commits/${SHA}/discussions/${created.id}/notes/${note.id}`);
+    await assert.rejects(as(DEV_TOKEN).CommitDiscussions.editNote(1217, SHA, created.id, note.id, { body: 'x' }), (err: unknown) => statusOf(err) === 403);
+    const shown = await as(DEV_TOKEN).CommitDiscussions.show('acme/payments', SHA, created.id);
+    assert.equal(shown.notes![0]!.body, 'approved');
+    for (let i = 0; i < 24; i++) api.addCommitDiscussion(1217, SHA, `comment ${i}`, 42);
+    const all = await as(DEV_TOKEN).CommitDiscussions.all(1217, SHA);
+    assert.equal(all.length, 25, 'every page');
+    assert.deepEqual(api.calls.filter((c) => c.method === 'GET' && c.path.endsWith('/discussions')).map((c) => c.query.page ?? '1'), ['1', '2']);
+    assert.deepEqual(api.commitDiscussions('acme/payments', SHA).map((d) => d.notes[0]!.author.username).slice(0, 2), ['project_1217_bot_oam', 'dev']);
+    const missing = await get(api, `/projects/1217/repository/commits/${'0'.repeat(40)}/discussions`, DEV_TOKEN);
+    assert.deepEqual([missing.status, missing.body], [404, { message: '404 Commit Not Found' }]);
+    const noDiscussion = await get(api, `/projects/1217/repository/commits/${SHA}/discussions/${'a'.repeat(40)}`, DEV_TOKEN);
+    assert.deepEqual([noDiscussion.status, noDiscussion.body], [404, { message: '404 Discussion Not Found' }]);
+  });
+
+  it('hides a private group from non-members (404 Group Not Found) and tells a non-member apart (404 Not found)', async () => {
+    // The project bot is no member of acme/sre: the group does not exist for it.
+    for (const path of ['/groups/acme%2Fsre', '/groups/acme%2Fsre/members/43', '/groups/acme%2Fsre/members/all/43', '/groups/acme%2Fsre/members']) {
+      assert.deepEqual(await get(api, path, BOT_TOKEN).then((r) => [r.status, r.body]), [404, { message: '404 Group Not Found' }], path);
+    }
+    assert.deepEqual(await get(api, '/groups/acme%2Fnothing', BOT_TOKEN).then((r) => [r.status, r.body]), [404, { message: '404 Group Not Found' }]);
+    // alice is a member: she sees the group; dev, a member of nothing, is "not found" as a member of a public group.
+    const group = (await get(api, '/groups/acme%2Fsre', ALICE_TOKEN)).body as Record<string, unknown>;
+    assert.deepEqual([group.full_path, group.visibility], ['acme/sre', 'private']);
+    assert.deepEqual(await get(api, '/groups/acme%2Fpublic/members/42', BOT_TOKEN).then((r) => [r.status, r.body]), [404, { message: '404 Not found' }]);
+    // A project member sees the project's parent group.
+    assert.equal((await get(api, '/groups/acme', BOT_TOKEN)).status, 200);
+  });
+
+  it('members carry the user’s state and the membership’s state', async () => {
+    const blocked = (await get(api, '/groups/acme%2Fsre/members/45', ALICE_TOKEN)).body as Record<string, unknown>;
+    assert.deepEqual([blocked.state, blocked.membership_state, blocked.access_level], ['blocked', 'active', 30]);
+    const pending = (await get(api, '/groups/acme%2Fsre/members/46', ALICE_TOKEN)).body as Record<string, unknown>;
+    assert.deepEqual([pending.state, pending.membership_state], ['active', 'awaiting']);
+  });
+
+  it('lists group members with GitLab’s pagination headers', async () => {
+    const first = await get(api, '/groups/acme%2Fpublic/members?per_page=10', DEV_TOKEN);
+    assert.equal((first.body as unknown[]).length, 0, 'users unknown to the emulator are not listed');
+    const page = await get(api, '/groups/acme%2Fsre/members?per_page=2&page=1', ALICE_TOKEN);
+    assert.deepEqual((page.body as { id: number }[]).map((m) => m.id), [43, 45]);
+    assert.deepEqual(
+      ['x-page', 'x-per-page', 'x-total', 'x-total-pages', 'x-next-page', 'x-prev-page'].map((h) => page.headers.get(h)),
+      ['1', '2', '3', '2', '2', ''],
+    );
+    assert.match(page.headers.get('link') ?? '', /<[^>]+page=2&per_page=2>; rel="next"/);
+    const members = await new Gitlab({ host: api.url, token: ALICE_TOKEN }).GroupMembers.all('acme/sre', { perPage: 2 });
+    assert.deepEqual(members.map((m) => m.id), [43, 45, 46]);
+  });
+
+  it('GET /projects/:id shows the pipeline-variable setting to Maintainers only', async () => {
+    const byBot = (await get(api, '/projects/acme%2Fpayments', BOT_TOKEN)).body as Record<string, unknown>;
+    assert.deepEqual([byBot.id, byBot.restrict_user_defined_variables, byBot.ci_pipeline_variables_minimum_override_role], [1217, true, 'no_one_allowed']);
+    const byDev = (await get(api, '/projects/1217', DEV_TOKEN)).body as Record<string, unknown>;
+    assert.equal('restrict_user_defined_variables' in byDev || 'ci_pipeline_variables_minimum_override_role' in byDev, false);
+    assert.deepEqual(await get(api, '/projects/4242', BOT_TOKEN).then((r) => [r.status, r.body]), [404, { message: '404 Project Not Found' }]);
+
+    const older = await startGitlabApi({
+      projects: [
+        { id: '1', path: 'a/old', restrictUserDefinedVariables: false, pipelineVariablesMinimumOverrideRole: null },
+        { id: '2', path: 'a/dev', pipelineVariablesMinimumOverrideRole: 'developer' },
+      ],
+    });
+    try {
+      const old = (await get(older, '/projects/1', 'any')).body as Record<string, unknown>;
+      assert.deepEqual([old.restrict_user_defined_variables, 'ci_pipeline_variables_minimum_override_role' in old], [false, false], 'before GitLab 17.1');
+      assert.equal(((await get(older, '/projects/2', 'any')).body as Record<string, unknown>).ci_pipeline_variables_minimum_override_role, 'developer');
+    } finally {
+      await older.close();
+    }
+  });
+
+  it('pages MR commits and the merge requests of a commit like GitLab', async () => {
+    const many = await startGitlabApi({
+      mergeRequests: [
+        { projectId: '5', iid: 1, authorUsername: 'dev', commits: Array.from({ length: 30 }, (_, i) => ({ sha: i.toString(16).padStart(40, '0'), authorEmail: `c${i}@example.com` })) },
+        ...Array.from({ length: 3 }, (_, i) => ({ projectId: '5', iid: 10 + i, authorUsername: 'dev', commits: [{ sha: 'f'.repeat(40), authorEmail: 'x@example.com' }] })),
+      ],
+    });
+    try {
+      const commits = await get(many, '/projects/5/merge_requests/1/commits', 'any');
+      assert.deepEqual([(commits.body as unknown[]).length, commits.headers.get('x-total'), commits.headers.get('x-next-page')], [20, '30', '2']);
+      const mrs = await get(many, `/projects/5/repository/commits/${'f'.repeat(40)}/merge_requests?per_page=2&page=2`, 'any');
+      assert.deepEqual([(mrs.body as unknown[]).length, mrs.headers.get('x-page'), mrs.headers.get('x-next-page'), mrs.headers.get('x-prev-page')], [1, '2', '', '1']);
+      const client = new Gitlab({ host: many.url, token: 'any' });
+      assert.equal((await client.MergeRequests.allCommits(5, 1)).length, 30);
+    } finally {
+      await many.close();
+    }
+  });
+});

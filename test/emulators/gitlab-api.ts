@@ -1,14 +1,37 @@
+import { randomBytes } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { listenLoopback, sendJson } from './server.ts';
 
 /**
- * A GitLab REST API v4 emulator on loopback: merge request notes, merge
- * requests and their commits, commits and the MRs that contain them, commit
- * comments, direct and inherited group membership with access levels, and
- * user look-up, with GitLab's JSON shapes, errors and offset pagination (what
- * @gitbeaker/rest 43.8.0 follows: the `link` header's rel="next").
- * As on GitLab, a JOB-TOKEN may only read (MRs, notes): posting a note with it
- * answers 401.
+ * A GitLab REST API v4 emulator on loopback, with GitLab's JSON shapes,
+ * errors and offset pagination (`per_page`/`page`, the x-* headers and the
+ * `link` header whose rel="next" @gitbeaker/rest 43.8.0 follows). What it
+ * answers, and the GitLab source each behaviour follows:
+ *
+ * - Identities: every API token belongs to a user (`tokenOwners`; otherwise
+ *   the project bot a project access token creates). `GET /user` answers for
+ *   that user (Entities::UserPublic: `email`, `commit_email`; `is_admin` for
+ *   admins). `GET /users/:id` shows `public_email` to everyone and the other
+ *   emails to admins only; `GET /users/:id/emails` is admin-only (403), as in
+ *   lib/api/users.rb.
+ * - Notes on merge requests and commit discussions
+ *   (`/projects/:id/repository/commits/:sha/discussions`, lib/api/discussions.rb)
+ *   are written as the token's user. Editing or deleting one needs
+ *   `admin_note`: its author, or a Maintainer (or higher) of the project
+ *   (app/policies/note_policy.rb delegates to ProjectPolicy, which enables
+ *   `admin_note` for `maintainer_access`); anyone else gets `403 Forbidden`.
+ * - Groups: `GET /groups/:id` and the members endpoints answer
+ *   `404 Group Not Found` when the token's user cannot see the group
+ *   (`find_group!` checks `read_group`: public and internal groups, or members
+ *   of the group, of an ancestor or a descendant, or of a project inside it);
+ *   a user who is no member answers `404 Not found` (RecordNotFound).
+ *   Members carry the user's `state` (active, blocked, …) and the membership's
+ *   `membership_state` (active, awaiting), as GitLab EE sends them.
+ * - `GET /projects/:id` shows the pipeline-variable setting
+ *   (`restrict_user_defined_variables`, and from GitLab 17.1
+ *   `ci_pipeline_variables_minimum_override_role`) only to Maintainers and
+ *   above (`admin_project`, lib/api/entities/project.rb).
+ * - A JOB-TOKEN may only read (MRs, notes): anything else answers 401.
  */
 export interface GitlabApi {
   readonly url: string;
@@ -16,8 +39,14 @@ export interface GitlabApi {
   readonly calls: ApiCall[];
   /** The notes of one MR, oldest first. */
   notes(projectId: string | number, iid: number): Note[];
+  /** Someone else posts a note on the MR (as in the web UI): `authorId` names one of `users`. */
+  addNote(projectId: string | number, iid: number, body: string, authorId: number): Note;
   /** The comments on one commit, oldest first. */
   commitComments(projectId: string | number, sha: string): CommitComment[];
+  /** The discussions on one commit, oldest first. */
+  commitDiscussions(projectId: string | number, sha: string): Discussion[];
+  /** Someone else starts a discussion on a commit (as in the web UI). */
+  addCommitDiscussion(projectId: string | number, sha: string, body: string, authorId: number): Discussion;
   /** Each fault answers the matching requests (all by default) `times` times (default 1), in order. */
   injectFaults(...faults: ApiFault[]): void;
   close(): Promise<void>;
@@ -47,7 +76,18 @@ export interface ApiUser {
   readonly id: number;
   readonly username: string;
   readonly name?: string;
+  /** The primary email: in ID tokens (`user_email`), in `GET /user` for oneself, to admins. */
   readonly email?: string;
+  /** Shown on the profile to everyone (`public_email`); unset by default. */
+  readonly publicEmail?: string;
+  /** The email of web-UI commits (`commit_email`); the primary one by default. */
+  readonly commitEmail?: string;
+  /** Further verified emails: only admins see them (`GET /users/:id/emails`). */
+  readonly secondaryEmails?: readonly string[];
+  /** Default `active`. */
+  readonly state?: 'active' | 'blocked' | 'deactivated' | 'banned' | 'ldap_blocked';
+  readonly admin?: boolean;
+  readonly bot?: boolean;
 }
 
 export interface ApiGroup {
@@ -62,6 +102,10 @@ export interface ApiGroup {
   readonly accessLevel?: number;
   /** Per-member access levels (10 Guest, 20 Reporter, 30 Developer, 40 Maintainer, 50 Owner), overriding `accessLevel`. */
   readonly accessLevels?: Readonly<Record<number, number>>;
+  /** Per-member `membership_state` (default `active`; `awaiting` = pending, e.g. over a seat limit). */
+  readonly membershipStates?: Readonly<Record<number, 'active' | 'awaiting'>>;
+  /** Default `public` (anyone may see it and its members); `private` hides it from non-members. */
+  readonly visibility?: 'public' | 'internal' | 'private';
 }
 
 export interface ApiCommit {
@@ -82,18 +126,37 @@ export interface ApiMergeRequest {
   readonly mergeCommit?: ApiCommit;
 }
 
+export type PipelineVariablesRole = 'no_one_allowed' | 'developer' | 'maintainer' | 'owner';
+
+export interface ApiProject {
+  readonly id: string;
+  readonly path: string;
+  /** Direct members: user id -> access level. Default: the bot user as Maintainer (a project access token's default role). */
+  readonly members?: Readonly<Record<number, number>>;
+  /** `restrict_user_defined_variables`; default true (GitLab's secure default for new projects). */
+  readonly restrictUserDefinedVariables?: boolean;
+  /**
+   * `ci_pipeline_variables_minimum_override_role`; default `no_one_allowed`
+   * (new GitLab.com projects). `null` plays a GitLab older than 17.1, which
+   * does not send the field.
+   */
+  readonly pipelineVariablesMinimumOverrideRole?: PipelineVariablesRole | null;
+}
+
 export interface GitlabApiOptions {
   /** Accepted values of PRIVATE-TOKEN, JOB-TOKEN or `Authorization: Bearer`; default: any non-empty value. */
   readonly tokens?: string[];
+  /** Token -> the id of the user it belongs to (accepted too). Other tokens belong to `botUser`. */
+  readonly tokenOwners?: Readonly<Record<string, number>>;
   readonly users?: ApiUser[];
   readonly groups?: ApiGroup[];
   /** When given, only these MRs exist (others answer 404); otherwise any MR exists, authored by `dev`. */
   readonly mergeRequests?: ApiMergeRequest[];
   /** Commits outside any MR (e.g. pushed straight to a branch), for `repository/commits/:sha`, keyed by project id. */
   readonly commits?: { readonly projectId: string; readonly commit: ApiCommit }[];
-  /** Numeric id and path of the same project, so `1217` and `acme%2Fpayments` reach the same data. */
-  readonly projects?: { id: string; path: string }[];
-  /** The user notes and comments are posted as (default: a project bot, as a project access token posts). */
+  /** Projects by numeric id and path (`1217` and `acme%2Fpayments` reach the same data), their members and settings. */
+  readonly projects?: ApiProject[];
+  /** The user of tokens without an owner (default: a project bot, as a project access token creates). */
   readonly botUser?: ApiUser;
   readonly port?: number;
 }
@@ -103,25 +166,35 @@ export interface NoteAuthor {
   readonly username: string;
   readonly name: string;
   readonly state: string;
+  readonly locked: boolean;
   readonly avatar_url: string | null;
   readonly web_url: string;
 }
 
 export interface Note {
   readonly id: number;
+  readonly type: 'DiscussionNote' | null;
   body: string;
   readonly attachment: null;
   readonly author: NoteAuthor;
   readonly created_at: string;
   updated_at: string;
   readonly system: false;
-  readonly noteable_id: number;
-  readonly noteable_type: 'MergeRequest';
-  readonly noteable_iid: number;
+  readonly noteable_id: number | null;
+  readonly noteable_type: 'MergeRequest' | 'Commit';
+  readonly noteable_iid: number | null;
+  readonly commit_id?: string;
   readonly project_id: number | string;
   readonly resolvable: false;
   readonly confidential: false;
   readonly internal: false;
+}
+
+export interface Discussion {
+  /** 40 hex characters, as GitLab's discussion ids. */
+  readonly id: string;
+  readonly individual_note: false;
+  readonly notes: Note[];
 }
 
 export interface CommitComment {
@@ -135,6 +208,8 @@ export interface CommitComment {
 
 const DEFAULT_PER_PAGE = 20;
 const MAX_PER_PAGE = 100;
+const MAINTAINER = 40;
+const DEVELOPER = 30;
 
 class ApiError extends Error {
   readonly status: number;
@@ -146,7 +221,9 @@ class ApiError extends Error {
   }
 }
 
-const notFound = (what = 'Not found') => new ApiError(404, { message: `404 ${what}` });
+/** `not_found!('Group')` answers `404 Group Not Found`; a missing record (`find_by!`) answers `404 Not found`. */
+const notFound = (what?: string) => new ApiError(404, { message: what ? `404 ${what} Not Found` : '404 Not found' });
+const forbidden = () => new ApiError(403, { message: '403 Forbidden' });
 
 function safeDecode(value: string): string {
   try {
@@ -185,10 +262,22 @@ function authorOf(user: ApiUser, base: string): NoteAuthor {
     id: user.id,
     username: user.username,
     name: user.name ?? user.username,
-    state: 'active',
+    state: user.state ?? 'active',
+    locked: false,
     avatar_url: null,
     web_url: `${base}/${user.username}`,
   };
+}
+
+function numericOrPath(project: string): number | string {
+  return Number.isNaN(Number(project)) ? project : Number(project);
+}
+
+function noteBody(req: IncomingMessage, rawBody: string): string {
+  const body = parseBody(req, rawBody).body;
+  if (typeof body !== 'string' || body === '') throw new ApiError(400, { error: 'body is missing' });
+  if (body.length > 1_000_000) throw new ApiError(400, { message: { note: ['is too long (maximum is 1000000 characters)'] } });
+  return body;
 }
 
 /**
@@ -200,11 +289,13 @@ export async function startGitlabApi(opts: GitlabApiOptions = {}): Promise<Gitla
   const faults: { fault: ApiFault; left: number }[] = [];
   const notesByMr = new Map<string, Note[]>();
   const commentsByCommit = new Map<string, CommitComment[]>();
+  const discussionsByCommit = new Map<string, Discussion[]>();
   const users: ApiUser[] = [...(opts.users ?? [])];
-  const bot: ApiUser = opts.botUser ?? { id: 9001, username: 'project_1217_bot_oam', name: 'oam-grant' };
+  const bot: ApiUser = opts.botUser ?? { id: 9001, username: 'project_1217_bot_oam', name: 'oam-grant', bot: true };
   if (!users.some((u) => u.id === bot.id)) users.push(bot);
+  const projects = opts.projects ?? [];
   const aliases = new Map<string, string>();
-  for (const p of opts.projects ?? []) aliases.set(p.path, p.id);
+  for (const p of projects) aliases.set(p.path, p.id);
   let nextNoteId = 100;
   let url = '';
 
@@ -214,6 +305,25 @@ export async function startGitlabApi(opts: GitlabApiOptions = {}): Promise<Gitla
   };
   const mrKey = (project: string, iid: number) => `${project}!${iid}`;
   const commitKey = (project: string, sha: string) => `${project}@${sha}`;
+  const findProject = (project: string): ApiProject | undefined => projects.find((p) => p.id === project);
+  const userById = (id: number): ApiUser | undefined => users.find((u) => u.id === id);
+
+  const tokenUser = (token: string): ApiUser => {
+    const owner = opts.tokenOwners?.[token];
+    if (owner === undefined) return bot;
+    const user = userById(owner);
+    if (!user) throw new Error(`tokenOwners names user ${owner}, who is not in users`);
+    return user;
+  };
+  const isAccepted = (token: string): boolean =>
+    !opts.tokens || opts.tokens.includes(token) || opts.tokenOwners?.[token] !== undefined;
+
+  /** The user's role in the project: its `members`, or by default the bot as Maintainer. */
+  const projectAccess = (user: ApiUser, project: string): number => {
+    if (user.admin) return 60;
+    const members = findProject(project)?.members ?? { [bot.id]: MAINTAINER };
+    return members[user.id] ?? 0;
+  };
 
   const findMr = (project: string, iid: number): ApiMergeRequest => {
     if (!opts.mergeRequests) return { projectId: project, iid, authorUsername: 'dev' };
@@ -224,22 +334,50 @@ export async function startGitlabApi(opts: GitlabApiOptions = {}): Promise<Gitla
   const userNamed = (username: string): ApiUser =>
     users.find((u) => u.username === username) ?? { id: 1000 + users.length, username };
 
-  const groupMembers = (groupRef: string, inherited: boolean): { ids: Set<number>; level: Map<number, number> } => {
-    const group = opts.groups?.find((g) => g.path === groupRef || String(g.id) === groupRef);
-    if (!group) throw notFound('Group Not Found');
-    const ids = new Set<number>();
-    const level = new Map<number, number>();
+  const groupByRef = (ref: string): ApiGroup | undefined =>
+    opts.groups?.find((g) => g.path === ref || String(g.id) === ref);
+  const groupIdOf = (group: ApiGroup): number => group.id ?? 700 + (opts.groups ?? []).indexOf(group);
+
+  /** `read_group`: public/internal groups, or a member of it, of an ancestor or descendant, or of a project inside it. */
+  const canSeeGroup = (user: ApiUser, group: ApiGroup): boolean => {
+    if ((group.visibility ?? 'public') !== 'private' || user.admin) return true;
+    const related = (opts.groups ?? []).filter(
+      (g) => g.path === group.path || group.path.startsWith(`${g.path}/`) || g.path.startsWith(`${group.path}/`),
+    );
+    if (related.some((g) => g.memberUserIds.includes(user.id))) return true;
+    return projects.some((p) => p.path.startsWith(`${group.path}/`) && projectAccess(user, p.id) > 0);
+  };
+
+  /** The group the token's user may see, or `404 Group Not Found` (missing or invisible alike, as GitLab answers). */
+  const visibleGroup = (ref: string, user: ApiUser): ApiGroup => {
+    const group = groupByRef(ref);
+    if (!group || !canSeeGroup(user, group)) throw notFound('Group');
+    return group;
+  };
+
+  const groupMembers = (group: ApiGroup, inherited: boolean): Map<number, { level: number; state: string }> => {
+    const found = new Map<number, { level: number; state: string }>();
     // members/all includes members inherited from every ancestor group; members/ only the group's own.
     for (const g of opts.groups ?? []) {
       if (g.path === group.path || (inherited && group.path.startsWith(`${g.path}/`))) {
         for (const id of g.memberUserIds) {
-          ids.add(id);
-          level.set(id, Math.max(level.get(id) ?? 0, g.accessLevels?.[id] ?? g.accessLevel ?? 30));
+          const level = g.accessLevels?.[id] ?? g.accessLevel ?? DEVELOPER;
+          const state = g.membershipStates?.[id] ?? 'active';
+          const before = found.get(id);
+          if (!before || level > before.level) found.set(id, { level, state });
         }
       }
     }
-    return { ids, level };
+    return found;
   };
+
+  const memberJson = (user: ApiUser, member: { level: number; state: string }, now: string) => ({
+    ...authorOf(user, url),
+    access_level: member.level,
+    created_at: now,
+    expires_at: null,
+    membership_state: member.state,
+  });
 
   const commitJson = (project: string, c: ApiCommit, now: string) => ({
     id: c.sha,
@@ -259,7 +397,7 @@ export async function startGitlabApi(opts: GitlabApiOptions = {}): Promise<Gitla
   const mrJson = (project: string, mr: ApiMergeRequest, now: string) => ({
     id: 50000 + mr.iid,
     iid: mr.iid,
-    project_id: Number.isNaN(Number(project)) ? project : Number(project),
+    project_id: numericOrPath(project),
     title: `Merge request !${mr.iid}`,
     state: mr.state ?? 'opened',
     author: authorOf(userNamed(mr.authorUsername), url),
@@ -271,6 +409,47 @@ export async function startGitlabApi(opts: GitlabApiOptions = {}): Promise<Gitla
     created_at: now,
     updated_at: now,
   });
+
+  /** Entities::User for everyone; Entities::UserDetailsWithAdmin (emails, is_admin) for an admin. */
+  const userJson = (user: ApiUser, viewer: ApiUser, now: string) => ({
+    ...authorOf(user, url),
+    created_at: now,
+    bio: '',
+    location: '',
+    public_email: user.publicEmail ?? null,
+    bot: user.bot ?? false,
+    ...(viewer.admin
+      ? { email: user.email ?? null, commit_email: user.commitEmail ?? user.email ?? null, is_admin: user.admin ?? false }
+      : {}),
+  });
+
+  /** `GET /user`: Entities::UserPublic (the user's own emails), UserWithAdmin for admins. */
+  const currentUserJson = (user: ApiUser, now: string) => ({
+    ...userJson(user, user, now),
+    email: user.email ?? null,
+    commit_email: user.commitEmail ?? user.email ?? null,
+    ...(user.admin ? { is_admin: true } : {}),
+  });
+
+  const projectJson = (project: ApiProject, viewer: ApiUser, now: string) => {
+    // lib/api/entities/project.rb: the CI/CD settings are exposed only to `admin_project` (Maintainer+).
+    const canAdmin = projectAccess(viewer, project.id) >= MAINTAINER;
+    const role = project.pipelineVariablesMinimumOverrideRole === undefined ? 'no_one_allowed' : project.pipelineVariablesMinimumOverrideRole;
+    return {
+      id: Number(project.id),
+      name: project.path.split('/').at(-1),
+      path_with_namespace: project.path,
+      visibility: 'private',
+      web_url: `${url}/${project.path}`,
+      updated_at: now,
+      ...(canAdmin
+        ? {
+            restrict_user_defined_variables: project.restrictUserDefinedVariables ?? true,
+            ...(role === null ? {} : { ci_pipeline_variables_minimum_override_role: role }),
+          }
+        : {}),
+    };
+  };
 
   /** The project's MRs that contain the commit (as a commit of the MR or as its merge commit). */
   const mergeRequestsOfCommit = (project: string, sha: string): ApiMergeRequest[] =>
@@ -285,6 +464,47 @@ export async function startGitlabApi(opts: GitlabApiOptions = {}): Promise<Gitla
       if (found) return found;
     }
     return opts.commits?.find((c) => projectKey(c.projectId) === project && c.commit.sha === sha)?.commit;
+  };
+
+  const makeNote = (author: ApiUser, body: string, project: string, on: { mrIid: number } | { sha: string }, now: string): Note => ({
+    id: nextNoteId++,
+    type: 'mrIid' in on ? null : 'DiscussionNote',
+    body,
+    attachment: null,
+    author: authorOf(author, url),
+    created_at: now,
+    updated_at: now,
+    system: false,
+    noteable_id: 'mrIid' in on ? 50000 + on.mrIid : null,
+    noteable_type: 'mrIid' in on ? 'MergeRequest' : 'Commit',
+    noteable_iid: 'mrIid' in on ? on.mrIid : null,
+    ...('sha' in on ? { commit_id: on.sha } : {}),
+    project_id: numericOrPath(project),
+    resolvable: false,
+    confidential: false,
+    internal: false,
+  });
+
+  /** `admin_note`: the note's author, a Maintainer of the project or an admin (NotePolicy, ProjectPolicy). */
+  const mayAdminNote = (user: ApiUser, note: Note, project: string): boolean =>
+    note.author.id === user.id || projectAccess(user, project) >= MAINTAINER;
+
+  const mrNotes = (project: string, iid: number): Note[] => {
+    const key = mrKey(project, iid);
+    const list = notesByMr.get(key) ?? [];
+    notesByMr.set(key, list);
+    return list;
+  };
+  const commitDiscussionList = (project: string, sha: string): Discussion[] => {
+    const key = commitKey(project, sha);
+    const list = discussionsByCommit.get(key) ?? [];
+    discussionsByCommit.set(key, list);
+    return list;
+  };
+  const newDiscussion = (author: ApiUser, body: string, project: string, sha: string, now: string): Discussion => {
+    const discussion: Discussion = { id: randomBytes(20).toString('hex'), individual_note: false, notes: [makeNote(author, body, project, { sha }, now)] };
+    commitDiscussionList(project, sha).push(discussion);
+    return discussion;
   };
 
   /** GitLab's offset pagination: x-* headers and a `link` header that gitbeaker's `.all()` follows. */
@@ -316,164 +536,189 @@ export async function startGitlabApi(opts: GitlabApiOptions = {}): Promise<Gitla
     });
   };
 
-  const route = (req: IncomingMessage, res: ServerResponse, reqUrl: URL, rawBody: string) => {
+  const routeProject = (req: IncomingMessage, res: ServerResponse, reqUrl: URL, rawBody: string, user: ApiUser, id: string, sub: string) => {
     const method = req.method ?? 'GET';
-    const segments = reqUrl.pathname.split('/').filter(Boolean);
-    if (segments[0] !== 'api' || segments[1] !== 'v4') throw notFound();
-    const token = tokenOf(req);
-    if (!token || (opts.tokens && !opts.tokens.includes(token))) {
-      throw new ApiError(401, { message: '401 Unauthorized' });
-    }
-    const [resource, id, ...rest] = segments.slice(2);
-    // CI_JOB_TOKEN only reads projects' MRs and notes; elsewhere GitLab does not take it as a credential.
-    if (req.headers['job-token'] !== undefined && (method !== 'GET' || resource !== 'projects')) {
-      throw new ApiError(401, { message: '401 Unauthorized' });
-    }
     const now = new Date().toISOString();
-    const sub = rest.join('/');
+    const project = projectKey(id);
 
-    if (resource === 'projects' && id !== undefined) {
-      const project = projectKey(id);
-      const mrMatch = /^merge_requests\/(\d+)(?:\/(notes|commits)(?:\/(\d+))?)?$/.exec(sub);
-      if (mrMatch) {
-        const iid = Number(mrMatch[1]);
-        const mr = findMr(project, iid);
-        const kind = mrMatch[2];
-        const noteId = mrMatch[3];
-        if (kind === undefined && method === 'GET') return sendJson(res, 200, mrJson(project, mr, now));
-        if (kind === 'commits' && noteId === undefined && method === 'GET') {
-          return sendPage(
-            res,
-            reqUrl,
-            [...(mr.commits ?? [])].reverse().map((c) => commitJson(project, c, now)),
-          );
+    if (sub === '' && method === 'GET') {
+      const found = findProject(project);
+      if (!found) throw notFound('Project');
+      return sendJson(res, 200, projectJson(found, user, now));
+    }
+
+    const mrMatch = /^merge_requests\/(\d+)(?:\/(notes|commits)(?:\/(\d+))?)?$/.exec(sub);
+    if (mrMatch) {
+      const iid = Number(mrMatch[1]);
+      const mr = findMr(project, iid);
+      const kind = mrMatch[2];
+      const noteId = mrMatch[3];
+      if (kind === undefined && method === 'GET') return sendJson(res, 200, mrJson(project, mr, now));
+      if (kind === 'commits' && noteId === undefined && method === 'GET') {
+        return sendPage(res, reqUrl, [...(mr.commits ?? [])].reverse().map((c) => commitJson(project, c, now)));
+      }
+      if (kind === 'notes') {
+        const list = mrNotes(project, iid);
+        if (noteId === undefined && method === 'GET') {
+          // GitLab lists notes newest first unless sort=asc.
+          return sendPage(res, reqUrl, reqUrl.searchParams.get('sort') === 'asc' ? [...list] : [...list].reverse());
         }
-        if (kind === 'notes') {
-          const key = mrKey(project, iid);
-          const list = notesByMr.get(key) ?? [];
-          notesByMr.set(key, list);
-          if (noteId === undefined && method === 'GET') {
-            // GitLab lists notes newest first unless sort=asc.
-            const sorted = reqUrl.searchParams.get('sort') === 'asc' ? [...list] : [...list].reverse();
-            return sendPage(res, reqUrl, sorted);
-          }
-          if (noteId === undefined && method === 'POST') {
-            const body = parseBody(req, rawBody).body;
-            if (typeof body !== 'string' || body === '') throw new ApiError(400, { error: 'body is missing' });
-            if (body.length > 1_000_000) {
-              throw new ApiError(400, { message: { note: ['is too long (maximum is 1000000 characters)'] } });
-            }
-            const note: Note = {
-              id: nextNoteId++,
-              body,
-              attachment: null,
-              author: authorOf(bot, url),
-              created_at: now,
-              updated_at: now,
-              system: false,
-              noteable_id: 50000 + iid,
-              noteable_type: 'MergeRequest',
-              noteable_iid: iid,
-              project_id: Number.isNaN(Number(project)) ? project : Number(project),
-              resolvable: false,
-              confidential: false,
-              internal: false,
-            };
-            list.push(note);
-            return sendJson(res, 201, note);
-          }
-          if (noteId !== undefined) {
-            const note = list.find((n) => n.id === Number(noteId));
-            if (!note) throw notFound('Note Not Found');
-            if (method === 'GET') return sendJson(res, 200, note);
-            if (method === 'PUT') {
-              const body = parseBody(req, rawBody).body;
-              if (typeof body !== 'string' || body === '') throw new ApiError(400, { error: 'body is missing' });
-              note.body = body;
-              note.updated_at = now;
-              return sendJson(res, 200, note);
-            }
+        if (noteId === undefined && method === 'POST') {
+          const note = makeNote(user, noteBody(req, rawBody), project, { mrIid: iid }, now);
+          list.push(note);
+          return sendJson(res, 201, note);
+        }
+        if (noteId !== undefined) {
+          const note = list.find((n) => n.id === Number(noteId));
+          if (!note) throw notFound();
+          if (method === 'GET') return sendJson(res, 200, note);
+          if (method === 'PUT' || method === 'DELETE') {
+            if (!mayAdminNote(user, note, project)) throw forbidden();
             if (method === 'DELETE') {
               list.splice(list.indexOf(note), 1);
               res.writeHead(204);
               res.end();
               return;
             }
+            note.body = noteBody(req, rawBody);
+            note.updated_at = now;
+            return sendJson(res, 200, note);
           }
         }
-        throw new ApiError(405, { message: '405 Method Not Allowed' });
       }
-      const commitMatch = /^repository\/commits\/([^/]+)(?:\/(merge_requests))?$/.exec(sub);
-      if (commitMatch && method === 'GET') {
-        const sha = safeDecode(commitMatch[1]!);
-        const commit = findCommit(project, sha);
-        if (!commit) throw notFound('Commit Not Found');
-        if (commitMatch[2] === undefined) return sendJson(res, 200, commitJson(project, commit, now));
-        return sendPage(
-          res,
-          reqUrl,
-          mergeRequestsOfCommit(project, sha).map((m) => mrJson(project, m, now)),
-        );
-      }
-      const commentMatch = /^repository\/commits\/([^/]+)\/comments$/.exec(sub);
-      if (commentMatch) {
-        const key = commitKey(project, safeDecode(commentMatch[1]!));
-        const list = commentsByCommit.get(key) ?? [];
-        commentsByCommit.set(key, list);
+      throw new ApiError(405, { message: '405 Method Not Allowed' });
+    }
+
+    const discussionMatch = /^repository\/commits\/([^/]+)\/discussions(?:\/([0-9a-f]+)(?:\/notes\/(\d+))?)?$/.exec(sub);
+    if (discussionMatch) {
+      const sha = safeDecode(discussionMatch[1]!);
+      if (!findCommit(project, sha)) throw notFound('Commit');
+      const list = commitDiscussionList(project, sha);
+      const [, , discussionId, noteId] = discussionMatch;
+      if (discussionId === undefined) {
         if (method === 'GET') return sendPage(res, reqUrl, list);
-        if (method === 'POST') {
-          const parsed = parseBody(req, rawBody);
-          if (typeof parsed.note !== 'string' || parsed.note === '') {
-            throw new ApiError(400, { error: 'note is missing' });
-          }
-          const comment: CommitComment = {
-            note: parsed.note,
-            path: typeof parsed.path === 'string' ? parsed.path : null,
-            line: typeof parsed.line === 'number' ? parsed.line : null,
-            line_type: typeof parsed.line_type === 'string' ? parsed.line_type : null,
-            author: authorOf(bot, url),
-            created_at: now,
-          };
-          list.push(comment);
-          return sendJson(res, 201, comment);
-        }
+        if (method === 'POST') return sendJson(res, 201, newDiscussion(user, noteBody(req, rawBody), project, sha, now));
         throw new ApiError(405, { message: '405 Method Not Allowed' });
       }
-      throw notFound();
+      const discussion = list.find((d) => d.id === discussionId);
+      if (!discussion) throw notFound('Discussion');
+      if (noteId === undefined && method === 'GET') return sendJson(res, 200, discussion);
+      const note = discussion.notes.find((n) => n.id === Number(noteId));
+      if (noteId === undefined || !note) throw notFound();
+      if (method === 'GET') return sendJson(res, 200, note);
+      if (method === 'PUT') {
+        if (!mayAdminNote(user, note, project)) throw forbidden();
+        note.body = noteBody(req, rawBody);
+        note.updated_at = now;
+        return sendJson(res, 200, note);
+      }
+      throw new ApiError(405, { message: '405 Method Not Allowed' });
     }
 
-    if (resource === 'groups' && id !== undefined && method === 'GET') {
-      const memberMatch = /^members\/(all\/)?(\d+)$/.exec(sub);
-      if (memberMatch) {
-        const { ids, level } = groupMembers(safeDecode(id), memberMatch[1] !== undefined);
-        const userId = Number(memberMatch[2]);
-        const user = users.find((u) => u.id === userId);
-        if (!ids.has(userId) || !user) throw notFound();
-        return sendJson(res, 200, {
-          ...authorOf(user, url),
-          access_level: level.get(userId) ?? 30,
+    const commitMatch = /^repository\/commits\/([^/]+)(?:\/(merge_requests))?$/.exec(sub);
+    if (commitMatch && method === 'GET') {
+      const sha = safeDecode(commitMatch[1]!);
+      const commit = findCommit(project, sha);
+      if (!commit) throw notFound('Commit');
+      if (commitMatch[2] === undefined) return sendJson(res, 200, commitJson(project, commit, now));
+      return sendPage(res, reqUrl, mergeRequestsOfCommit(project, sha).map((m) => mrJson(project, m, now)));
+    }
+
+    const commentMatch = /^repository\/commits\/([^/]+)\/comments$/.exec(sub);
+    if (commentMatch) {
+      const key = commitKey(project, safeDecode(commentMatch[1]!));
+      const list = commentsByCommit.get(key) ?? [];
+      commentsByCommit.set(key, list);
+      if (method === 'GET') return sendPage(res, reqUrl, list);
+      if (method === 'POST') {
+        const parsed = parseBody(req, rawBody);
+        if (typeof parsed.note !== 'string' || parsed.note === '') throw new ApiError(400, { error: 'note is missing' });
+        const comment: CommitComment = {
+          note: parsed.note,
+          path: typeof parsed.path === 'string' ? parsed.path : null,
+          line: typeof parsed.line === 'number' ? parsed.line : null,
+          line_type: typeof parsed.line_type === 'string' ? parsed.line_type : null,
+          author: authorOf(user, url),
           created_at: now,
-          expires_at: null,
-          membership_state: 'active',
-        });
+        };
+        list.push(comment);
+        return sendJson(res, 201, comment);
       }
-      throw notFound();
+      throw new ApiError(405, { message: '405 Method Not Allowed' });
     }
+    throw notFound();
+  };
 
-    if (resource === 'users' && method === 'GET') {
-      if (id === undefined) {
-        const username = reqUrl.searchParams.get('username');
-        const found = username === null ? users : users.filter((u) => u.username.toLowerCase() === username.toLowerCase());
-        return sendPage(res, reqUrl, found.map((u) => authorOf(u, url)));
-      }
-      const user = users.find((u) => String(u.id) === id);
-      if (!user || rest.length > 0) throw notFound('User Not Found');
-      return sendJson(res, 200, authorOf(user, url));
+  const routeGroup = (res: ServerResponse, reqUrl: URL, user: ApiUser, id: string, sub: string) => {
+    const now = new Date().toISOString();
+    const group = visibleGroup(safeDecode(id), user);
+    if (sub === '') {
+      const parent = groupByRef(group.path.split('/').slice(0, -1).join('/'));
+      return sendJson(res, 200, {
+        id: groupIdOf(group),
+        name: group.path.split('/').at(-1),
+        path: group.path.split('/').at(-1),
+        full_path: group.path,
+        full_name: group.path.replace(/\//g, ' / '),
+        visibility: group.visibility ?? 'public',
+        parent_id: parent ? groupIdOf(parent) : null,
+        web_url: `${url}/groups/${group.path}`,
+        created_at: now,
+      });
     }
+    const memberMatch = /^members(\/all)?(?:\/(\d+))?$/.exec(sub);
+    if (!memberMatch) throw notFound();
+    const members = groupMembers(group, memberMatch[1] !== undefined);
+    if (memberMatch[2] === undefined) {
+      const list = [...members].flatMap(([userId, member]) => {
+        const u = userById(userId);
+        return u ? [memberJson(u, member, now)] : [];
+      });
+      return sendPage(res, reqUrl, list);
+    }
+    const userId = Number(memberMatch[2]);
+    const member = members.get(userId);
+    const memberUser = userById(userId);
+    if (!member || !memberUser) throw notFound();
+    return sendJson(res, 200, memberJson(memberUser, member, now));
+  };
 
-    if (resource === 'user' && id === undefined && method === 'GET') {
-      return sendJson(res, 200, { ...authorOf(bot, url), bot: true });
+  const routeUsers = (res: ServerResponse, reqUrl: URL, user: ApiUser, id: string | undefined, rest: string[]) => {
+    const now = new Date().toISOString();
+    if (id === undefined) {
+      const username = reqUrl.searchParams.get('username');
+      const found = username === null ? users : users.filter((u) => u.username.toLowerCase() === username.toLowerCase());
+      return sendPage(res, reqUrl, found.map((u) => authorOf(u, url)));
     }
+    const target = users.find((u) => String(u.id) === id);
+    if (rest.length === 1 && rest[0] === 'emails') {
+      // authenticated_as_admin! comes first: a non-admin learns nothing, not even whether the user exists.
+      if (!user.admin) throw forbidden();
+      if (!target) throw notFound('User');
+      const emails = [...(target.email ? [target.email] : []), ...(target.secondaryEmails ?? [])];
+      return sendPage(res, reqUrl, emails.map((email, i) => ({ id: target.id * 100 + i, email, confirmed_at: now })));
+    }
+    if (!target || rest.length > 0) throw notFound('User');
+    return sendJson(res, 200, userJson(target, user, now));
+  };
+
+  const route = (req: IncomingMessage, res: ServerResponse, reqUrl: URL, rawBody: string) => {
+    const method = req.method ?? 'GET';
+    const segments = reqUrl.pathname.split('/').filter(Boolean);
+    if (segments[0] !== 'api' || segments[1] !== 'v4') throw notFound();
+    const token = tokenOf(req);
+    if (!token || !isAccepted(token)) throw new ApiError(401, { message: '401 Unauthorized' });
+    const [resource, id, ...rest] = segments.slice(2);
+    // CI_JOB_TOKEN only reads projects' MRs and notes; elsewhere GitLab does not take it as a credential.
+    if (req.headers['job-token'] !== undefined && (method !== 'GET' || resource !== 'projects')) {
+      throw new ApiError(401, { message: '401 Unauthorized' });
+    }
+    const user = tokenUser(token);
+    const sub = rest.join('/');
+    if (resource === 'projects' && id !== undefined) return routeProject(req, res, reqUrl, rawBody, user, id, sub);
+    if (resource === 'groups' && id !== undefined && method === 'GET') return routeGroup(res, reqUrl, user, id, sub);
+    if (resource === 'users' && method === 'GET') return routeUsers(res, reqUrl, user, id, rest);
+    if (resource === 'user' && id === undefined && method === 'GET') return sendJson(res, 200, currentUserJson(user, new Date().toISOString()));
     throw notFound();
   };
 
@@ -495,7 +740,8 @@ export async function startGitlabApi(opts: GitlabApiOptions = {}): Promise<Gitla
     const slot = faults.find(
       ({ fault }) =>
         (fault.match?.method === undefined || fault.match.method.toUpperCase() === req.method) &&
-        (fault.match?.pathIncludes === undefined || safeDecode(rawPath).includes(fault.match.pathIncludes) ||
+        (fault.match?.pathIncludes === undefined ||
+          safeDecode(rawPath).includes(fault.match.pathIncludes) ||
           rawPath.includes(fault.match.pathIncludes)),
     );
     if (slot) {
@@ -508,12 +754,7 @@ export async function startGitlabApi(opts: GitlabApiOptions = {}): Promise<Gitla
       }
       const status = slot.fault.status;
       record(status);
-      return sendJson(
-        res,
-        status,
-        { message: `${status} ${STATUS_CODES[status] ?? 'Error'}` },
-        status === 429 ? { 'retry-after': '1' } : {},
-      );
+      return sendJson(res, status, { message: `${status} ${STATUS_CODES[status] ?? 'Error'}` }, status === 429 ? { 'retry-after': '1' } : {});
     }
     try {
       route(req, res, reqUrl, body);
@@ -526,11 +767,26 @@ export async function startGitlabApi(opts: GitlabApiOptions = {}): Promise<Gitla
   }, opts.port);
   url = server.url;
 
+  const someone = (authorId: number): ApiUser => {
+    const author = userById(authorId);
+    if (!author) throw new Error(`no user ${authorId} in the emulator's users`);
+    return author;
+  };
+
   return {
     url,
     calls,
     notes: (projectId, iid) => [...(notesByMr.get(mrKey(projectKey(projectId), iid)) ?? [])],
+    addNote: (projectId, iid, body, authorId) => {
+      const project = projectKey(projectId);
+      const note = makeNote(someone(authorId), body, project, { mrIid: iid }, new Date().toISOString());
+      mrNotes(project, iid).push(note);
+      return note;
+    },
     commitComments: (projectId, sha) => [...(commentsByCommit.get(commitKey(projectKey(projectId), sha)) ?? [])],
+    commitDiscussions: (projectId, sha) => [...(discussionsByCommit.get(commitKey(projectKey(projectId), sha)) ?? [])],
+    addCommitDiscussion: (projectId, sha, body, authorId) =>
+      newDiscussion(someone(authorId), body, projectKey(projectId), sha, new Date().toISOString()),
     injectFaults: (...list) => {
       for (const fault of list) faults.push({ fault, left: fault.times ?? 1 });
     },

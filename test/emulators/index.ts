@@ -2,7 +2,7 @@ import { type GitlabApi, type GitlabApiOptions, startGitlabApi } from './gitlab-
 import { DEFAULT_AUDIENCE, DEFAULT_SHA, type Issuer, startIssuer } from './issuer.ts';
 import { type StsEmulator, type StsRole, startSts } from './sts.ts';
 
-export type { ApiCall, ApiFault, CommitComment, GitlabApi, GitlabApiOptions, Note } from './gitlab-api.ts';
+export type { ApiCall, ApiFault, ApiGroup, ApiProject, ApiUser, CommitComment, Discussion, GitlabApi, GitlabApiOptions, Note } from './gitlab-api.ts';
 export { startGitlabApi } from './gitlab-api.ts';
 export type { ClaimOverrides, Issuer, IssuerRequest, MintOptions } from './issuer.ts';
 export { DEFAULT_AUDIENCE, DEFAULT_SHA, startIssuer } from './issuer.ts';
@@ -26,6 +26,9 @@ export const DEFAULT_USERS = [
   { id: 45, username: 'carol', name: 'Carol', email: 'carol@example.com' },
   { id: 46, username: 'mallory', name: 'Mallory', email: 'mallory@example.com' },
 ] as const;
+
+/** The user of the API token by default: a project access token's bot, Maintainer of acme/payments (GitLab's default role for one). */
+export const DEFAULT_BOT = { id: 9001, username: 'project_1217_bot_oam', name: 'oam-grant', bot: true } as const;
 
 export interface EmbeddedDefault {
   readonly issuer: Issuer;
@@ -87,7 +90,9 @@ export async function startEmbeddedDefault(opts: EmbeddedDefaultOptions = {}): P
         { path: 'acme', memberUserIds: [] },
         { path: 'acme/sre', memberUserIds: [45], accessLevel: 40 },
       ],
-      projects: [{ ...DEFAULT_PROJECT }],
+      botUser: { ...DEFAULT_BOT },
+      // The bot is a Maintainer (it may edit anyone's note, as on GitLab); dev a Developer.
+      projects: [{ ...DEFAULT_PROJECT, members: { [DEFAULT_BOT.id]: 40, 42: 30 } }],
       mergeRequests: [
         {
           projectId: DEFAULT_PROJECT.id,

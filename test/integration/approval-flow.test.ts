@@ -92,6 +92,7 @@ const ALICE = { user_id: '43', user_login: 'alice', user_email: 'alice@example.c
 const BOB = { user_id: '44', user_login: 'bob', user_email: 'bob@example.com' };
 const CAROL = { user_id: '45', user_login: 'carol', user_email: 'carol@example.com' };
 const MALLORY = { user_id: '46', user_login: 'mallory', user_email: 'mallory@example.com' };
+const BLOCKED = { user_id: '47', user_login: 'erin', user_email: 'erin@example.com' };
 
 type Run = CliResult;
 
@@ -111,11 +112,16 @@ describe('approval flow through the bundle', () => {
     world = await startEmbeddedDefault({
       gitlab: {
         tokens: [API_TOKEN],
-        users: DEFAULT_USERS.map((u) => ({ ...u })),
+        users: [...DEFAULT_USERS.map((u) => ({ ...u })), { ...BLOCKED, id: 47, username: BLOCKED.user_login, email: BLOCKED.user_email, state: 'blocked' }],
         groups: [
-          // mallory is an Owner of the parent group only (inherited); bob is a Guest of acme/sre; carol a Developer.
+          // mallory is an Owner of the parent group only (inherited); bob is a Guest of acme/sre; carol a Developer; erin, blocked.
           { path: 'acme', memberUserIds: [46], accessLevel: 50 },
-          { path: 'acme/sre', memberUserIds: [45, 44], accessLevel: 30, accessLevels: { 44: 10 } },
+          { path: 'acme/sre', memberUserIds: [45, 44, 47], accessLevel: 30, accessLevels: { 44: 10 } },
+        ],
+        projects: [
+          { id: '1217', path: 'acme/payments', members: { 9001: 40, 42: 30 } },
+          // Where a fork MR pipeline's jobs run (job_project_id): a project that lets Developers set pipeline variables.
+          { id: '1218', path: 'acme/payments-upstream', pipelineVariablesMinimumOverrideRole: 'developer' },
         ],
         mergeRequests: [
           { projectId: '1217', iid: 7, authorUsername: 'dev', commits: [{ sha: DEFAULT_SHA, authorEmail: 'dev@example.com', authorName: 'Dev Eloper' }] },
@@ -188,7 +194,7 @@ describe('approval flow through the bundle', () => {
         return run(['grant', '--component', component], dir, { ...base('1000'), OAM_ID_TOKEN: token });
       },
       note: () => world.gitlab.notes('1217', 7).filter((n) => n.body.startsWith(`<!-- oam-grant:v1 pipeline=${id} `)),
-      comments: () => world.gitlab.commitComments('1217', sha).filter((c) => c.note.startsWith(`<!-- oam-grant:v1 pipeline=${id} `)),
+      discussions: () => world.gitlab.commitDiscussions('1217', sha).filter((d) => d.notes[0]!.body.startsWith(`<!-- oam-grant:v1 pipeline=${id} `)),
       dotenv: () => existsSync(join(dir, 'oam-grant.env')),
       audit: () => JSON.parse(readFileSync(join(dir, '.oam-grant/audit.json'), 'utf8')),
     };
@@ -445,8 +451,12 @@ describe('approval flow through the bundle', () => {
     const grant = await p.grant('release', BOB);
     assert.equal(grant.status, 0, grant.stderr);
     assert.ok(p.dotenv());
-    // Without an MR variable the note is a commit comment.
-    assert.ok(p.comments().some((c) => c.note.includes('granted until')));
+    // Without an MR variable the note is one commit discussion, edited at each event.
+    const discussions = p.discussions();
+    assert.equal(discussions.length, 1, 'one discussion for the pipeline and component');
+    assert.equal(discussions[0]!.notes.length, 1);
+    assert.match(discussions[0]!.notes[0]!.body, /granted until/);
+    assert.equal(discussions[0]!.notes[0]!.author.username, 'project_1217_bot_oam');
   });
 
   it('after the merge: fails closed when the MRs of the commit cannot be looked up, or without OAM_GITLAB_TOKEN', async () => {
@@ -507,6 +517,52 @@ describe('approval flow through the bundle', () => {
       ['approved', 'alice'],
       ['denied', 'dev'],
     ]);
+  });
+
+  it("edits the bot's own note through every event and never a stranger's copy of the marker", async () => {
+    const p = newPipeline();
+    // dev pastes the hidden marker into a note of their own before the pipeline's first job posts.
+    const copy = world.gitlab.addNote('1217', 7, `<!-- oam-grant:v1 pipeline=${p.id} component=deploy-prod -->\n🔑 granted (fake)`, 42);
+    const before = world.gitlab.calls.length;
+    assert.equal((await p.request('deploy-prod')).status, 0);
+    assert.equal((await p.approve('deploy-prod', ALICE, '901', 'OPS-7')).status, 0);
+    const grant = await p.grant('deploy-prod');
+    assert.equal(grant.status, 0, grant.stderr);
+    const notes = p.note();
+    assert.deepEqual(notes.map((n) => n.author.username), ['dev', 'project_1217_bot_oam']);
+    assert.equal(notes[0]!.body, copy.body, "the stranger's copy is untouched");
+    assert.match(notes[1]!.body, /granted until/);
+    const writes = world.gitlab.calls.slice(before).filter((c) => c.method !== 'GET' && c.path.includes('/merge_requests/7/notes'));
+    assert.deepEqual(writes.map((c) => [c.method, c.path.split('/').at(-1)]), [
+      ['POST', 'notes'],
+      ['PUT', String(notes[1]!.id)],
+      ['PUT', String(notes[1]!.id)],
+    ]);
+  });
+
+  it('refuses a blocked member of an approver group', async () => {
+    const p = newPipeline();
+    assert.equal((await p.request('by-group')).status, 0);
+    const groups = 'approvers.groups: acme/sre (direct members, Developer (30) or higher)';
+    refused(
+      await p.approve('by-group', BLOCKED, '901', undefined),
+      'ERR_APPROVER_NOT_ALLOWED',
+      `OAM_EVIDENCE_TOKEN: erin may not approve step approve-by-group (approvers.users: none; ${groups}); the membership of acme/sre is not active (blocked/active)`,
+    );
+    assert.equal(existsSync(join(p.dir, '.oam-grant/approvals/901.json')), false);
+  });
+
+  it('request warns in its log and its note when the project lets Developers set pipeline variables', async () => {
+    const p = newPipeline();
+    const quiet = await p.request('pair');
+    assert.equal(quiet.status, 0, quiet.stderr);
+    assert.doesNotMatch(quiet.stderr, /pipeline variables/, 'acme/payments allows no one: nothing to say');
+    const q = newPipeline();
+    const r = await q.request('pair', DEV, { job_project_id: '1218' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /warning: project 1218 lets Developers set pipeline variables \(the minimum role to use pipeline variables is Developer\): whoever may set them can override this job's variables, OAM_\* and GitLab's predefined ones included/);
+    assert.match(r.stderr, /Settings > CI\/CD > Variables > "Minimum role to use pipeline variables"/);
+    assert.match(q.note()[0]!.body, /^> ⚠️ \*\*Warning\*\*: project 1218 lets Developers set pipeline variables/m);
   });
 
   it('a symlinked out-dir is a named refusal, not an internal error', async () => {

@@ -1,7 +1,7 @@
 /**
  * The note through @gitbeaker/rest against the GitLab API emulator: created
- * once then edited, escaping, the commit-comment fallback, retries and
- * `required`, and the look-ups the approval checks make.
+ * once then edited, only if the token's own user wrote it, across pages,
+ * escaping, the commit-discussion fallback, retries and `required`.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -137,12 +137,80 @@ describe('publishReport', () => {
     assert.equal(row.replace(/\\\|/g, '').split('|').length - 2, 6);
   });
 
-  it('comments on the commit when the pipeline has no merge request', async () => {
+  it('without a merge request: one commit discussion per pipeline and component, created once, then edited', async () => {
+    const { log, text } = capture();
+    const ours = (id: string) => world.gitlab.commitDiscussions('1217', DEFAULT_SHA).filter((d) => d.notes[0]!.body.startsWith(noteMarker(id, 'deploy-prod')));
+    // Someone copied the marker into a discussion of their own first: it is not ours, and stays as it was.
+    world.gitlab.addCommitDiscussion('1217', DEFAULT_SHA, `${noteMarker('2005', 'deploy-prod')}\nfake: granted`, 42);
+    const first = await publishReport({ ...base, api, state: state({ pipelineId: '2005' }), mergeRequest: undefined, log });
+    assert.equal(first.kind, 'commit-discussion-created');
+    assert.match(text(), /created the audit note on commit 4b825dc642cb/);
+    const second = await publishReport({
+      ...base,
+      api,
+      state: state({ pipelineId: '2005', outcome: { kind: 'approved' }, approvals: [{ approver: { login: 'alice', id: '43' }, reason: '', job: { id: '900' }, at: new Date(), via: 'listed in approvers.users', latencySeconds: 1 }] }),
+      mergeRequest: undefined,
+      log,
+    });
+    assert.equal(second.kind, 'commit-discussion-edited');
+    assert.ok(first.kind === 'commit-discussion-created' && second.kind === 'commit-discussion-edited' && first.discussionId === second.discussionId);
+    const discussions = ours('2005');
+    assert.equal(discussions.length, 2, "the stranger's copy and ours");
+    assert.equal(discussions[0]!.notes[0]!.body.endsWith('fake: granted'), true, "the stranger's copy is untouched");
+    assert.equal(discussions[1]!.notes[0]!.author.id, 9001);
+    assert.match(discussions[1]!.notes[0]!.body, /approved \(1 of 1\)/);
+    assert.deepEqual(world.gitlab.commitComments('1217', DEFAULT_SHA), [], 'no commit comment (those cannot be edited)');
+  });
+
+  it("edits the bot's own note even when another user posted a copy of the marker first", async () => {
     const { log } = capture();
-    const result = await publishReport({ ...base, api, state: state({ pipelineId: '2005' }), mergeRequest: undefined, log });
-    assert.deepEqual(result, { kind: 'commit-comment' });
-    const comments = world.gitlab.commitComments('1217', DEFAULT_SHA);
-    assert.ok(comments.some((c) => c.note.startsWith(noteMarker('2005', 'deploy-prod'))));
+    const marker = noteMarker('2011', 'deploy-prod');
+    const copy = world.gitlab.addNote('1217', 7, `${marker}\n### oam-grant · 🔑 granted (not really)`, 42);
+    const first = await publishReport({ ...base, api, state: state({ pipelineId: '2011' }), mergeRequest: MR7, log });
+    assert.equal(first.kind, 'note-created', "the copy is not ours: the bot writes its own note");
+    world.gitlab.addNote('1217', 7, `${marker}\nanother copy, newer than ours`, 43);
+    const before = world.gitlab.calls.length;
+    const second = await publishReport({ ...base, api, state: state({ pipelineId: '2011', outcome: { kind: 'approved' } }), mergeRequest: MR7, log });
+    assert.deepEqual(second, { kind: 'note-edited', noteId: first.kind === 'note-created' ? first.noteId : -1 });
+    const puts = world.gitlab.calls.slice(before).filter((c) => c.method === 'PUT');
+    assert.deepEqual(puts.map((c) => c.path), [`/api/v4/projects/1217/merge_requests/7/notes/${first.kind === 'note-created' ? first.noteId : -1}`]);
+    const withMarker = world.gitlab.notes('1217', 7).filter((n) => n.body.startsWith(marker));
+    assert.deepEqual(withMarker.map((n) => n.author.username), ['dev', 'project_1217_bot_oam', 'alice']);
+    assert.equal(withMarker[0]!.body, copy.body);
+  });
+
+  it("a Maintainer's token never edits a stranger's note, though GitLab would let it", async () => {
+    const { log } = capture();
+    // The bot is a Maintainer of acme/payments: GitLab lets it edit anyone's note. Only ours are edited.
+    const marker = noteMarker('2012', 'deploy-prod');
+    const stranger = world.gitlab.addNote('1217', 7, `${marker}\nwritten by dev`, 42);
+    const before = world.gitlab.calls.length;
+    await publishReport({ ...base, api, state: state({ pipelineId: '2012' }), mergeRequest: MR7, log });
+    await publishReport({ ...base, api, state: state({ pipelineId: '2012', outcome: { kind: 'approved' } }), mergeRequest: MR7, log });
+    const calls = world.gitlab.calls.slice(before);
+    assert.ok(!calls.some((c) => c.method !== 'GET' && c.path.endsWith(`/notes/${stranger.id}`)), "no write to the stranger's note");
+    assert.equal(world.gitlab.notes('1217', 7).find((n) => n.id === stranger.id)?.body, stranger.body);
+    // GET /user once per client: the same API object asks only the first time.
+    assert.equal(calls.filter((c) => c.path === '/api/v4/user').length, 0, 'the user was already known from an earlier publish');
+  });
+
+  it('finds its note on a later page of the notes', async () => {
+    const { log } = capture();
+    const local = await startEmbeddedDefault({ gitlab: { tokens: [API_TOKEN] } });
+    try {
+      const client = createGitlabApi({ apiUrl: `${local.gitlab.url}/api/v4`, token: API_TOKEN });
+      for (let i = 0; i < 120; i++) local.gitlab.addNote('1217', 7, `comment ${i}`, 42);
+      assert.equal((await publishReport({ ...base, api: client, state: state({ pipelineId: '2013' }), mergeRequest: MR7, log })).kind, 'note-created');
+      for (let i = 0; i < 5; i++) local.gitlab.addNote('1217', 7, `later comment ${i}`, 43);
+      const before = local.gitlab.calls.length;
+      const again = await publishReport({ ...base, api: client, state: state({ pipelineId: '2013', outcome: { kind: 'approved' } }), mergeRequest: MR7, log });
+      assert.equal(again.kind, 'note-edited');
+      const pages = local.gitlab.calls.slice(before).filter((c) => c.method === 'GET' && c.path.endsWith('/notes')).map((c) => c.query.page ?? '1');
+      assert.deepEqual(pages, ['1', '2'], 'our note is the 121st: on page 2');
+      assert.equal(local.gitlab.notes('1217', 7).filter((n) => n.body.startsWith(noteMarker('2013', 'deploy-prod'))).length, 1);
+    } finally {
+      await local.close();
+    }
   });
 
   it('retries transient API errors with backoff, then posts', async () => {
@@ -188,7 +256,7 @@ describe('publishReport', () => {
     const before = world.gitlab.calls.length;
     await assert.rejects(publishReport({ ...base, required: true, api: bad, state: state({ pipelineId: '2010' }), mergeRequest: MR7, log }), {
       code: 'ERR_REPORT_FAILED',
-      message: 'the audit note for deploy-prod could not be posted: GitLab API list merge request notes: HTTP 401',
+      message: 'the audit note for deploy-prod could not be posted: GitLab API current user: HTTP 401',
     });
     assert.equal(world.gitlab.calls.length - before, 1);
   });
