@@ -3,14 +3,16 @@
  * jit-access by `component:` at its commit SHA, gitlab-ci-local runs
  * request -> approve (pressed by another person) -> grant -> deploy with the
  * shell executor, the built bundle as `oam-grant`, and loopback emulators of
- * GitLab's issuer, the GitLab API and AWS STS. The deploy job uses the
+ * GitLab's issuer, the GitLab API and AWS STS. Each job gets its ID tokens
+ * when it starts, as on GitLab (./job-tokens.ts). The deploy job uses the
  * dotenv credentials with the real AWS CLI.
  */
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { DEFAULT_MR_IID, DEFAULT_PROJECT, DEFAULT_USERS, type EmbeddedDefault, startEmbeddedDefault } from '../emulators/index.ts';
+import { decodeJwt } from 'jose';
+import { type ClaimOverrides, DEFAULT_MR_IID, DEFAULT_PROJECT, DEFAULT_USERS, type EmbeddedDefault, startEmbeddedDefault } from '../emulators/index.ts';
 import {
   createFixtureRepo,
   type FixtureRepo,
@@ -24,6 +26,7 @@ import {
 } from './gitlab-ci-local.ts';
 import { withInstance } from '../helpers/access-file.ts';
 import { missingToolsReason } from '../helpers/tools.ts';
+import { JOB_TIMEOUT_SECONDS, type JobTokenService, startJobTokens } from './job-tokens.ts';
 
 const BUNDLE = join(REPO_ROOT, 'dist', 'oam-grant.mjs');
 const FIXTURE = join(REPO_ROOT, 'test', 'e2e-fixtures', 'consumer');
@@ -31,6 +34,9 @@ const PIPELINE_ID = '5001';
 /** The `component` input of test/e2e-fixtures/consumer/.gitlab-ci.yml. */
 const COMPONENT = 'deploy-prod';
 const JOBS = { request: '2001', approve: '2002', grant: '2003' } as const;
+type Step = keyof typeof JOBS;
+/** The predefined variables the scenarios set, so gitlab-ci-local does not warn about them. */
+const OVERRIDDEN = 'CI_SERVER_URL,CI_API_V4_URL,CI_MERGE_REQUEST_IID,CI_PIPELINE_SOURCE,CI_COMMIT_BRANCH';
 
 /** The fixture project, its access file stating the loopback instance as a real one states its GitLab. */
 function readFixture(instanceUrl: string): Record<string, string> {
@@ -46,6 +52,7 @@ interface Scenario {
   readonly repo: FixtureRepo;
   readonly result: GclResult;
   readonly results: Map<string, string>;
+  readonly tokens: JobTokenService;
 }
 
 interface People {
@@ -53,45 +60,74 @@ interface People {
   readonly approver: string;
 }
 
+interface PipelineOptions {
+  /** The ref and its protection, as GitLab signs them into every job's tokens. */
+  readonly claims: ClaimOverrides;
+  readonly people: People;
+  /** Pipeline variables that shape the pipeline itself (a merge request pipeline's). */
+  readonly variables?: Record<string, string>;
+  /** Seconds a job waits for a runner before it starts. */
+  readonly startDelaySeconds?: Partial<Record<Step, number>>;
+  /** Changes to the consumer fixture's files. */
+  readonly edit?: (files: Record<string, string>) => void;
+}
+
 /**
  * Runs the consumer's whole pipeline once, pressing Run on the approve job
- * (`--manual`), with one token per job as GitLab would mint them.
+ * (`--manual`). Each job is handed its tokens when it starts, minted for its
+ * own `id_tokens:` and environment; the approve job's name the approver.
  */
-async function runPipeline(world: EmbeddedDefault, claims: Record<string, string>, people: People): Promise<Scenario> {
-  const repo = createFixtureRepo({ files: readFixture(world.issuer.url), userEmail: `${people.requester}@example.com` });
+async function runPipeline(world: EmbeddedDefault, options: PipelineOptions): Promise<Scenario> {
+  const files = readFixture(world.issuer.url);
+  options.edit?.(files);
+  const { requester, approver } = options.people;
+  const repo = createFixtureRepo({ files, userEmail: `${requester}@example.com` });
   installShim(repo, 'oam-grant', BUNDLE);
-  const base = { ...claims, sha: repo.sha, pipeline_id: PIPELINE_ID, environment: 'production' };
-  const mint = (job: keyof typeof JOBS, login: string, aud: string | string[]) => {
-    const user = DEFAULT_USERS.find((u) => u.username === login);
-    assert.ok(user, `no user ${login} in the GitLab emulator`);
-    return world.issuer.mint({ ...base, job_id: JOBS[job], user_login: login, user_id: String(user.id), user_email: user.email }, { aud });
-  };
-  // Minted in the order GitLab would: the approver presses Run after the request.
-  // The audiences the templates declare: oam-grant plus the component's own.
-  const evidenceAudience = ['oam-grant', `oam-grant:component:${COMPONENT}`];
-  const requestToken = await mint('request', people.requester, evidenceAudience);
-  const approveToken = await mint('approve', people.approver, evidenceAudience);
-  const grantToken = await mint('grant', people.requester, 'sts.amazonaws.com');
-  const result = await runGcl(
-    repo,
-    ['--manual', 'oam:approve', '--shell-isolation', '--no-artifacts-to-source', '--force-shell-executor', '--ignore-predefined-vars', 'CI_SERVER_URL,CI_API_V4_URL,CI_MERGE_REQUEST_IID'],
-    {
-      variables: {
-        CI_SERVER_URL: world.issuer.url,
-        CI_API_V4_URL: `${world.issuer.url}/api/v4`,
-        CI_MERGE_REQUEST_IID: String(DEFAULT_MR_IID),
-        OAM_GITLAB_TOKEN: 'e2e-api-token',
-        AWS_ENDPOINT_URL_STS: world.sts.url,
-        E2E_STS_URL: world.sts.url,
-        E2E_REQUEST_TOKEN: requestToken,
-        E2E_APPROVE_TOKEN: approveToken,
-        E2E_APPROVAL_REASON: 'OPS-42: ship the e2e release',
-        E2E_GRANT_TOKEN: grantToken,
+  installShim(repo, 'e2e-fetch-job-tokens', join(REPO_ROOT, 'test', 'e2e', 'fetch-job-tokens.mjs'));
+  const delay = options.startDelaySeconds ?? {};
+  const plan = (step: Step, user: string) => ({ user, jobId: JOBS[step], startDelaySeconds: delay[step] });
+  const tokens = await startJobTokens(world.issuer, DEFAULT_USERS, join(repo.stateDir, 'expanded-gitlab-ci.yml'), {
+    claims: { ...options.claims, sha: repo.sha, pipeline_id: PIPELINE_ID },
+    jobs: { 'oam:request': plan('request', requester), 'oam:approve': plan('approve', approver), 'oam:grant': plan('grant', requester) },
+  });
+  try {
+    const result = await runGcl(
+      repo,
+      ['--manual', 'oam:approve', '--shell-isolation', '--no-artifacts-to-source', '--force-shell-executor', '--ignore-predefined-vars', OVERRIDDEN],
+      {
+        variables: {
+          CI_SERVER_URL: world.issuer.url,
+          CI_API_V4_URL: `${world.issuer.url}/api/v4`,
+          CI_MERGE_REQUEST_IID: String(DEFAULT_MR_IID),
+          OAM_GITLAB_TOKEN: 'e2e-api-token',
+          AWS_ENDPOINT_URL_STS: world.sts.url,
+          E2E_STS_URL: world.sts.url,
+          E2E_JOB_TOKENS_URL: tokens.url,
+          E2E_APPROVAL_REASON: 'OPS-42: ship the e2e release',
+          ...options.variables,
+        },
+        timeoutMs: 120_000,
       },
-      timeoutMs: 120_000,
-    },
-  );
-  return { repo, result, results: jobResults(result.stdout) };
+    );
+    return { repo, result, results: jobResults(result.stdout), tokens };
+  } catch (error) {
+    await tokens.close();
+    repo.cleanup();
+    throw error;
+  }
+}
+
+async function cleanUp(run: Scenario | undefined, world: EmbeddedDefault | undefined): Promise<void> {
+  run?.repo.cleanup();
+  await run?.tokens.close();
+  await world?.close();
+}
+
+/** The claims of the token a job was handed. */
+function claimsOf(run: Scenario, job: string): Record<string, unknown> {
+  const token = run.tokens.minted.find((t) => t.job === job);
+  assert.ok(token, `${job} was handed no token`);
+  return token.claims;
 }
 
 /** Every file under the repository, gitlab-ci-local's state included, that holds `needle`. */
@@ -130,18 +166,43 @@ describe('jit-access end to end', { timeout: 180_000, skip }, () => {
 
     before(async () => {
       world = await startEmbeddedDefault();
-      run = await runPipeline(world, { ref: 'main', ref_type: 'branch', ref_protected: 'true' }, { requester: 'dev', approver: 'alice' });
+      run = await runPipeline(world, { claims: { ref: 'main', ref_type: 'branch', ref_protected: 'true' }, people: { requester: 'dev', approver: 'alice' } });
     });
-    after(async () => {
-      run?.repo.cleanup();
-      await world?.close();
-    });
+    after(() => cleanUp(run, world));
 
     it('runs request, approve, grant and deploy, in that order, all passing', () => {
       const failed = [...run.results].filter(([, status]) => status !== 'PASS');
       assert.deepEqual(failed, [], `${run.result.stdout}\n${run.result.stderr}`);
-      assert.deepEqual([...run.results.keys()], ['oam:request', 'oam:approve', 'oam:grant', 'deploy']);
+      assert.deepEqual([...run.results.keys()], ['unit-tests', 'oam:request', 'oam:approve', 'oam:grant', 'deploy']);
       assert.equal(run.result.code, 0);
+    });
+
+    it('hands each job its tokens as it starts, for its own id_tokens, living as long as the job', () => {
+      const handed = run.tokens.minted.map((t) => `${t.job} ${t.variable}`);
+      assert.deepEqual(handed, ['oam:request OAM_EVIDENCE_TOKEN', 'oam:approve OAM_EVIDENCE_TOKEN', 'oam:grant OAM_ID_TOKEN']);
+      const iats = run.tokens.minted.map((t) => Number(t.claims.iat));
+      assert.deepEqual([...iats].sort((a, b) => a - b), iats, 'minted in the order the jobs started');
+      for (const token of run.tokens.minted) assert.equal(Number(token.claims.exp) - Number(token.claims.iat), JOB_TIMEOUT_SECONDS);
+      assert.deepEqual(claimsOf(run, 'oam:approve').aud, ['oam-grant', `oam-grant:component:${COMPONENT}`]);
+      assert.equal(claimsOf(run, 'oam:grant').aud, 'sts.amazonaws.com');
+      assert.equal(claimsOf(run, 'oam:approve').user_login, 'alice');
+      assert.equal(claimsOf(run, 'oam:grant').user_login, 'dev');
+    });
+
+    it('runs the approve job in its own environment, apart from the request and grant jobs', () => {
+      const environmentOf = (job: string) => {
+        const claims = claimsOf(run, job);
+        return [claims.environment, claims.environment_action, claims.deployment_tier, claims.environment_protected];
+      };
+      assert.deepEqual(environmentOf('oam:request'), ['production', 'prepare', 'production', 'false']);
+      assert.deepEqual(environmentOf('oam:grant'), ['production', 'prepare', 'production', 'false']);
+      assert.deepEqual(environmentOf('oam:approve'), ['oam-grant-approval', 'prepare', 'other', 'false']);
+      // The evidence the grant checked carries the same signed claim.
+      const approval: unknown = JSON.parse(
+        readFileSync(join(run.repo.stateDir, 'artifacts', 'oamOgapprove', '.oam-grant', COMPONENT, 'approvals', `${JOBS.approve}.json`), 'utf8'),
+      );
+      assert.ok(typeof approval === 'object' && approval !== null && 'token' in approval && typeof approval.token === 'string');
+      assert.equal(decodeJwt(approval.token).environment, 'oam-grant-approval');
     });
 
     it('hands evidence on through artifacts only (shell isolation)', () => {
@@ -205,22 +266,15 @@ describe('jit-access end to end', { timeout: 180_000, skip }, () => {
     });
   });
 
-  describe('denied on an unprotected branch', () => {
+  describe('denied when main is not protected', () => {
     let world: EmbeddedDefault;
     let run: Scenario;
 
     before(async () => {
       world = await startEmbeddedDefault();
-      run = await runPipeline(
-        world,
-        { ref: 'feature/x', ref_type: 'branch', ref_protected: 'false' },
-        { requester: 'dev', approver: 'alice' },
-      );
+      run = await runPipeline(world, { claims: { ref: 'main', ref_type: 'branch', ref_protected: 'false' }, people: { requester: 'dev', approver: 'alice' } });
     });
-    after(async () => {
-      run?.repo.cleanup();
-      await world?.close();
-    });
+    after(() => cleanUp(run, world));
 
     it('fails the request job with ERR_POLICY_DENIED, and nothing after it runs', () => {
       assert.equal(run.result.code, 1);
@@ -253,12 +307,9 @@ describe('jit-access end to end', { timeout: 180_000, skip }, () => {
 
     before(async () => {
       world = await startEmbeddedDefault();
-      run = await runPipeline(world, { ref: 'main', ref_type: 'branch', ref_protected: 'true' }, { requester: 'dev', approver: 'dev' });
+      run = await runPipeline(world, { claims: { ref: 'main', ref_type: 'branch', ref_protected: 'true' }, people: { requester: 'dev', approver: 'dev' } });
     });
-    after(async () => {
-      run?.repo.cleanup();
-      await world?.close();
-    });
+    after(() => cleanUp(run, world));
 
     it('fails the approve job with ERR_APPROVAL_SELF; grant and deploy never run', () => {
       assert.equal(run.result.code, 1);
@@ -269,6 +320,85 @@ describe('jit-access end to end', { timeout: 180_000, skip }, () => {
       assert.match(jobLog(run.repo, 'oam:approve') ?? '', /error\[ERR_APPROVAL_SELF\]/);
       assert.deepEqual(world.sts.issued, []);
       assert.deepEqual(filesContaining(run.repo, 'AWS_SECRET_ACCESS_KEY'), []);
+    });
+  });
+
+  describe('refused when the grant job starts after the approval ran out (validFor)', () => {
+    let world: EmbeddedDefault;
+    let run: Scenario;
+
+    before(async () => {
+      world = await startEmbeddedDefault();
+      run = await runPipeline(world, {
+        claims: { ref: 'main', ref_type: 'branch', ref_protected: 'true' },
+        people: { requester: 'dev', approver: 'alice' },
+        edit: (files) => {
+          const accessFile = files['.gitlab/oam.yaml'] ?? '';
+          assert.match(accessFile, /validFor: 30m/);
+          files['.gitlab/oam.yaml'] = accessFile.replace('validFor: 30m', 'validFor: 2s');
+        },
+        // No runner free for a while: the grant job's token, and its clock, come 4 s after the approval.
+        startDelaySeconds: { grant: 4 },
+      });
+    });
+    after(() => cleanUp(run, world));
+
+    it('fails the grant job with ERR_APPROVAL_EXPIRED; nothing is exchanged and deploy never runs', () => {
+      assert.equal(run.result.code, 1);
+      assert.equal(run.results.get('oam:approve'), 'PASS');
+      assert.equal(run.results.get('oam:grant'), 'FAIL');
+      assert.match(jobLog(run.repo, 'oam:grant') ?? '', /error\[ERR_APPROVAL_EXPIRED\]/);
+      const gap = Number(claimsOf(run, 'oam:grant').iat) - Number(claimsOf(run, 'oam:approve').iat);
+      assert.ok(gap >= 3, `the grant job's token is only ${gap} s younger than the approval`);
+      assert.equal(jobLog(run.repo, 'deploy'), undefined, 'the deploy job ran');
+      assert.deepEqual(world.sts.issued, []);
+      assert.equal(dotenvOf(run.repo), undefined);
+    });
+  });
+
+  describe('a merge request pipeline with the default rules', () => {
+    let world: EmbeddedDefault;
+    let run: Scenario;
+
+    before(async () => {
+      world = await startEmbeddedDefault();
+      run = await runPipeline(world, {
+        claims: { ref: 'feature/x', ref_type: 'branch', ref_protected: 'false', pipeline_source: 'merge_request_event' },
+        people: { requester: 'dev', approver: 'alice' },
+        // What GitLab sets in a merge request pipeline: no CI_COMMIT_BRANCH.
+        variables: { CI_PIPELINE_SOURCE: 'merge_request_event', CI_COMMIT_BRANCH: '' },
+      });
+    });
+    after(() => cleanUp(run, world));
+
+    it("runs the project's own jobs and passes, without the components or the deploy job", () => {
+      assert.equal(run.result.code, 0, `${run.result.stdout}\n${run.result.stderr}`);
+      assert.deepEqual([...run.results], [['unit-tests', 'PASS']]);
+      for (const job of ['oam:request', 'oam:approve', 'oam:grant', 'deploy']) assert.equal(jobLog(run.repo, job), undefined, `${job} ran`);
+    });
+
+    it('is not left blocked: no manual job that must run is in it', async () => {
+      const list = await runGcl(run.repo, ['--list-json', '--ignore-predefined-vars', OVERRIDDEN], {
+        variables: { CI_PIPELINE_SOURCE: 'merge_request_event', CI_COMMIT_BRANCH: '' },
+      });
+      assert.equal(list.code, 0, list.stderr);
+      const jobs: unknown = JSON.parse(list.stdout);
+      assert.ok(Array.isArray(jobs));
+      const inPipeline = jobs.filter((j: { when?: string }) => j.when !== 'never');
+      assert.deepEqual(
+        inPipeline.map((j: { name?: string }) => j.name),
+        ['unit-tests'],
+      );
+      assert.deepEqual(
+        inPipeline.filter((j: { when?: string; allow_failure?: boolean }) => j.when === 'manual' && j.allow_failure === false),
+        [],
+      );
+    });
+
+    it('asks for no token, exchanges nothing and posts nothing', () => {
+      assert.deepEqual(run.tokens.minted, []);
+      assert.deepEqual(world.sts.issued, []);
+      assert.deepEqual(noteTexts(world), []);
     });
   });
 });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { createFixtureRepo, type FixtureRepo, runGcl } from '../e2e/gitlab-ci-local.ts';
-import { isRecord } from './template-files.ts';
+import { cliLine, DEFAULT_BRANCH_RULE, isRecord } from './template-files.ts';
 
 const INPUTS = {
   component: 'deploy-prod',
@@ -26,6 +26,7 @@ include:
 ${include}
 deploy:
   stage: deploy
+  rules: [{if: $CI_COMMIT_REF_NAME == "main"}]
   needs: ["creds:grant"]
   script: [./deploy.sh]
 `;
@@ -36,7 +37,9 @@ const PIPELINE = consumer(`  - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/jit-a
     inputs:
       prefix: creds
       dotenv: creds.env
-      approve_rules: [{if: $CI_COMMIT_BRANCH == "main", when: manual}]
+      approve_environment: production-approvers
+      rules: [{if: $CI_COMMIT_REF_NAME == "main"}]
+      approve_rules: [{if: $CI_COMMIT_REF_NAME == "main", when: manual}]
       manual_confirmation: Really?
 ${Object.entries(INPUTS)
   .map(([k, v]) => `      ${k}: ${JSON.stringify(v)}`)
@@ -92,19 +95,21 @@ describe('components expanded by gitlab-ci-local', () => {
       OAM_EVIDENCE_TOKEN_VAR: 'OAM_EVIDENCE_TOKEN',
       OAM_OUT_DIR: '.oam-grant/deploy-prod',
     });
-    assert.deepEqual(request.script, ['oam-grant request']);
+    assert.deepEqual(request.rules, [{ if: '$CI_COMMIT_REF_NAME == "main"' }]);
+    assert.deepEqual(request.script, [cliLine('request')]);
     assert.deepEqual(request.artifacts, { access: 'developer', expire_in: '1 week', paths: ['.oam-grant/deploy-prod/request.json'] });
     assert.equal(request.needs, undefined);
   });
 
-  it('approve: a blocking manual job after the request', () => {
+  it('approve: a blocking manual job after the request, in its own environment', () => {
     const approve = job(expanded, 'creds:approve');
-    assert.deepEqual(approve.rules, [{ if: '$CI_COMMIT_BRANCH == "main"', when: 'manual' }]);
+    assert.deepEqual(approve.rules, [{ if: '$CI_COMMIT_REF_NAME == "main"', when: 'manual' }]);
+    assert.deepEqual(approve.environment, { name: 'production-approvers', action: 'prepare' });
     assert.equal(approve.allow_failure, false);
     assert.equal(approve.manual_confirmation, 'Really?');
     assert.deepEqual(approve.needs, [{ job: 'creds:request', artifacts: true, optional: false }]);
     assert.deepEqual(approve.id_tokens, { OAM_EVIDENCE_TOKEN: { aud: ['oam-grant', 'oam-grant:component:deploy-prod'] } });
-    assert.deepEqual(approve.script, ['oam-grant approve']);
+    assert.deepEqual(approve.script, [cliLine('approve')]);
     assert.deepEqual(approve.artifacts, { access: 'developer', expire_in: '1 week', paths: ['.oam-grant/deploy-prod/approvals/'] });
     assert.ok(Array.isArray(listed));
     const entry: unknown = listed.find((j: unknown) => isRecord(j) && j.name === 'creds:approve');
@@ -120,9 +125,11 @@ describe('components expanded by gitlab-ci-local', () => {
       { job: 'creds:approve', artifacts: true, optional: false },
     ]);
     assert.deepEqual(grant.id_tokens, { OAM_ID_TOKEN: { aud: 'https://gitlab.example.com' } });
+    assert.deepEqual(grant.rules, [{ if: '$CI_COMMIT_REF_NAME == "main"' }]);
+    assert.deepEqual(grant.environment, { name: 'production', action: 'prepare' });
     assert.equal(isRecord(grant.variables) && grant.variables.OAM_DOTENV, 'creds.env');
     assert.equal(isRecord(grant.variables) && grant.variables.OAM_TOKEN_VAR, 'OAM_ID_TOKEN');
-    assert.deepEqual(grant.script, ['oam-grant grant']);
+    assert.deepEqual(grant.script, [cliLine('grant')]);
     assert.deepEqual(grant.artifacts, {
       access: 'none',
       expire_in: '1 hour',
@@ -174,10 +181,94 @@ describe('components expanded by gitlab-ci-local', () => {
     assert.deepEqual(job(expanded, 'single:request').artifacts, { access: 'developer', expire_in: '1 week', paths: ['.oam-grant/it-tests/request.json'] });
     assert.deepEqual(job(expanded, 'single:approve').artifacts, { access: 'developer', expire_in: '1 week', paths: ['.oam-grant/it-tests/approvals/'] });
     assert.deepEqual(single.environment, { name: 'oam-grant', action: 'prepare' });
-    assert.deepEqual(job(expanded, 'single:approve').rules, [{ when: 'manual' }]);
+    assert.deepEqual(job(expanded, 'single:request').environment, { name: 'oam-grant', action: 'prepare' });
+    assert.deepEqual(job(expanded, 'single:approve').environment, { name: 'oam-grant-approval', action: 'prepare' });
+    assert.deepEqual(job(expanded, 'single:request').rules, [{ if: DEFAULT_BRANCH_RULE }]);
+    assert.deepEqual(single.rules, [{ if: DEFAULT_BRANCH_RULE }]);
+    assert.deepEqual(job(expanded, 'single:approve').rules, [{ if: DEFAULT_BRANCH_RULE, when: 'manual' }]);
     assert.equal(job(expanded, 'single:approve').allow_failure, false);
     assert.deepEqual(single.id_tokens, { OAM_ID_TOKEN: { aud: 'sts.amazonaws.com' } });
   });
+});
+
+/** A consumer on the defaults, as the quick start writes it: the deploy job with the components' rule. */
+const DEFAULTS_PIPELINE = `include:
+  - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/jit-access@$CI_COMMIT_SHA
+    inputs: {component: deploy-prod}
+  - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/request@$CI_COMMIT_SHA
+    inputs: {as: "single:request", component: it-tests}
+  - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/approve@$CI_COMMIT_SHA
+    inputs: {as: "single:approve", component: it-tests}
+  - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/grant@$CI_COMMIT_SHA
+    inputs: {as: "single:grant", component: it-tests}
+unit-tests:
+  stage: test
+  script: [./test.sh]
+deploy:
+  stage: deploy
+  rules: [{if: ${DEFAULT_BRANCH_RULE}}]
+  needs: ["oam:grant"]
+  script: [./deploy.sh]
+`;
+
+interface ListedJob {
+  readonly name: string;
+  readonly when: string;
+  readonly allowFailure: boolean;
+}
+
+/** The jobs gitlab-ci-local puts in the pipeline for these variables (`when: never` = left out by rules). */
+async function pipelineJobs(repo: FixtureRepo, variables: Record<string, string>): Promise<ListedJob[]> {
+  const result = await runGcl(repo, ['--list-json', '--ignore-predefined-vars', 'CI_COMMIT_BRANCH,CI_PIPELINE_SOURCE,CI_COMMIT_TAG'], { variables });
+  assert.equal(result.code, 0, result.stderr);
+  const listed: unknown = JSON.parse(result.stdout);
+  assert.ok(Array.isArray(listed));
+  return listed
+    .map((entry: unknown): ListedJob => {
+      assert.ok(isRecord(entry) && typeof entry.name === 'string' && typeof entry.when === 'string');
+      return { name: entry.name, when: entry.when, allowFailure: entry.allow_failure === true };
+    })
+    .filter((j) => j.when !== 'never');
+}
+
+describe('the default rules', () => {
+  let repo: FixtureRepo;
+  before(() => {
+    repo = createFixtureRepo({ files: { '.gitlab-ci.yml': DEFAULTS_PIPELINE } });
+  });
+  after(() => repo?.cleanup());
+
+  it('add every component job to a branch pipeline of the default branch, the approve jobs blocking', async () => {
+    const jobs = await pipelineJobs(repo, {});
+    assert.deepEqual(jobs.map((j) => j.name).sort(), [
+      'deploy',
+      'oam:approve',
+      'oam:grant',
+      'oam:request',
+      'single:approve',
+      'single:grant',
+      'single:request',
+      'unit-tests',
+    ]);
+    const blocking = jobs.filter((j) => j.when === 'manual' && !j.allowFailure).map((j) => j.name);
+    assert.deepEqual(blocking.sort(), ['oam:approve', 'single:approve']);
+  });
+
+  // GitLab sets CI_COMMIT_BRANCH in branch pipelines only: not in merge request or tag pipelines.
+  const elsewhere: [string, Record<string, string>][] = [
+    ['a merge request pipeline', { CI_PIPELINE_SOURCE: 'merge_request_event', CI_COMMIT_BRANCH: '' }],
+    ['a tag pipeline', { CI_COMMIT_TAG: 'v1.2.3', CI_COMMIT_BRANCH: '' }],
+    ['a feature-branch pipeline', { CI_COMMIT_BRANCH: 'feature/x' }],
+  ];
+  for (const [pipeline, variables] of elsewhere) {
+    it(`leave them out of ${pipeline}, which then neither fails to start nor waits for anyone`, async () => {
+      const jobs = await pipelineJobs(repo, variables);
+      assert.deepEqual(
+        jobs.map((j) => j.name),
+        ['unit-tests'],
+      );
+    });
+  }
 });
 
 describe('gitlab-ci-local refuses broken includes', () => {

@@ -5,7 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatDefault, isRecord, packageVersion, readTemplate, type TemplateFile, templateNames } from './template-files.ts';
+import {
+  CLEARED_VARIABLES,
+  cliLine,
+  DEFAULT_BRANCH_RULE,
+  formatDefault,
+  isRecord,
+  packageVersion,
+  readTemplate,
+  type TemplateFile,
+  templateNames,
+} from './template-files.ts';
 
 const INPUT_KEYS = new Set(['default', 'description', 'type', 'options', 'regex']);
 const TYPES = new Set(['string', 'number', 'boolean', 'array']);
@@ -13,10 +23,23 @@ const SNAKE_CASE = /^[a-z][a-z0-9]*(_[a-z0-9]+)*$/;
 
 /** design.md section 4: the public inputs of each component. */
 const EXPECTED_INPUTS: Record<string, string[]> = {
-  request: ['as', 'stage', 'component', 'access_file', 'audience', 'environment', 'image'],
+  request: ['as', 'stage', 'component', 'access_file', 'audience', 'environment', 'image', 'rules'],
   approve: ['as', 'stage', 'component', 'access_file', 'audience', 'environment', 'image', 'rules', 'manual_confirmation'],
-  grant: ['as', 'stage', 'component', 'access_file', 'audience', 'environment', 'image', 'dotenv'],
-  'jit-access': ['prefix', 'stage', 'component', 'access_file', 'audience', 'environment', 'image', 'dotenv', 'approve_rules', 'manual_confirmation'],
+  grant: ['as', 'stage', 'component', 'access_file', 'audience', 'environment', 'image', 'dotenv', 'rules'],
+  'jit-access': [
+    'prefix',
+    'stage',
+    'component',
+    'access_file',
+    'audience',
+    'environment',
+    'approve_environment',
+    'image',
+    'dotenv',
+    'rules',
+    'approve_rules',
+    'manual_confirmation',
+  ],
 };
 
 const EXPECTED_DEFAULTS: Record<string, unknown> = {
@@ -25,7 +48,38 @@ const EXPECTED_DEFAULTS: Record<string, unknown> = {
   audience: 'sts.amazonaws.com',
   dotenv: 'oam-grant.env',
   prefix: 'oam',
+  approve_environment: 'oam-grant-approval',
 };
+
+/**
+ * The jobs only where the access file can usually grant: branch pipelines of
+ * the default branch. The approve job's rules add it as a manual job, so the
+ * person who presses Run is the approver.
+ */
+const DEFAULT_RULES: Record<string, Record<string, unknown>> = {
+  request: { rules: [{ if: DEFAULT_BRANCH_RULE }] },
+  approve: { rules: [{ if: DEFAULT_BRANCH_RULE, when: 'manual' }] },
+  grant: { rules: [{ if: DEFAULT_BRANCH_RULE }] },
+  'jit-access': { rules: [{ if: DEFAULT_BRANCH_RULE }], approve_rules: [{ if: DEFAULT_BRANCH_RULE, when: 'manual' }] },
+};
+
+/** The environment input each job's `environment:` uses, and its default. */
+const ENVIRONMENTS: Record<string, Record<string, [string, string]>> = {
+  request: { '$[[ inputs.as ]]': ['environment', 'oam-grant'] },
+  approve: { '$[[ inputs.as ]]': ['environment', 'oam-grant-approval'] },
+  grant: { '$[[ inputs.as ]]': ['environment', 'oam-grant'] },
+  'jit-access': {
+    '$[[ inputs.prefix ]]:request': ['environment', 'oam-grant'],
+    '$[[ inputs.prefix ]]:approve': ['approve_environment', 'oam-grant-approval'],
+    '$[[ inputs.prefix ]]:grant': ['environment', 'oam-grant'],
+  },
+};
+
+/** The inputs holding the approve job's rules. */
+const APPROVE_RULES: Record<string, string> = { approve: 'rules', 'jit-access': 'approve_rules' };
+
+/** The CLI command of each job, by the job's step. */
+const COMMANDS: Record<string, string> = { request: 'request', approve: 'approve', grant: 'grant' };
 
 function inputsOf(template: TemplateFile): Record<string, Record<string, unknown>> {
   assert.ok(isRecord(template.header), `${template.name}: header is not a mapping`);
@@ -118,6 +172,38 @@ describe('spec: inputs headers', () => {
             for (const line of lines) assert.doesNotMatch(String(line), /\$\[\[/, `${job}.${key}: ${String(line)}`);
           }
         }
+      });
+
+      it('defaults the rules to branch pipelines of the default branch, the approve job manual in each', () => {
+        for (const [id, rules] of Object.entries(DEFAULT_RULES[name] ?? {})) assert.deepEqual(inputs[id]?.default, rules, `${name}.${id}`);
+        const id = APPROVE_RULES[name];
+        if (id === undefined) return;
+        const rules = inputs[id]?.default;
+        assert.ok(Array.isArray(rules) && rules.length > 0);
+        for (const rule of rules) assert.ok(isRecord(rule) && rule.when === 'manual', `${name}.${id}: a default rule without when: manual`);
+      });
+
+      it('gives the approve job its own environment input, and the others theirs', () => {
+        const body = template.body;
+        assert.ok(isRecord(body));
+        for (const [job, [id, fallback]] of Object.entries(ENVIRONMENTS[name] ?? {})) {
+          const definition: unknown = body[job];
+          assert.ok(isRecord(definition), `${name}: no job ${job}`);
+          assert.deepEqual(definition.environment, { name: `$[[ inputs.${id} ]]`, action: 'prepare' }, `${name}: ${job}`);
+          assert.equal(inputs[id]?.default, fallback, `${name}.${id}`);
+        }
+      });
+
+      it('starts the CLI with the interpreter-altering variables cleared, in one line per job', () => {
+        assert.ok(isRecord(template.body));
+        for (const [job, definition] of Object.entries(template.body)) {
+          assert.ok(isRecord(definition), `${job} is a mapping`);
+          const command = name === 'jit-access' ? COMMANDS[job.slice(job.lastIndexOf(':') + 1)] : COMMANDS[name];
+          assert.ok(command, `${name}: which command does ${job} run?`);
+          assert.deepEqual(definition.script, [cliLine(command)], `${name}: ${job}`);
+          for (const key of ['before_script', 'after_script']) assert.equal(definition[key], undefined, `${name}: ${job} has ${key}`);
+        }
+        assert.equal(new Set(CLEARED_VARIABLES).size, CLEARED_VARIABLES.length);
       });
 
       it('sets no global keywords', () => {

@@ -57,3 +57,43 @@ export function formatDefault(value: unknown): string {
   if (typeof value === 'string') return value === '' ? "''" : value;
   return JSON.stringify(value);
 }
+
+/**
+ * The variables every component job clears before it starts the CLI
+ * (`env -u NAME ... oam-grant <command>`): they make Node, OpenSSL or the
+ * dynamic loader run other code, widen TLS trust, route traffic or write
+ * debug output (docs/components.md, "Variables the jobs clear").
+ */
+export const CLEARED_VARIABLES = [
+  'NODE_OPTIONS',
+  'NODE_PATH',
+  'NODE_PRESERVE_SYMLINKS',
+  'NODE_REPL_EXTERNAL_MODULE',
+  'NODE_COMPILE_CACHE',
+  'NODE_ICU_DATA',
+  'OPENSSL_CONF',
+  'OPENSSL_MODULES',
+  'OPENSSL_ENGINES',
+  'OAM_GRANT_BUILD_CODE_CACHE',
+  'NODE_TLS_REJECT_UNAUTHORIZED',
+  'NODE_EXTRA_CA_CERTS',
+  'NODE_USE_SYSTEM_CA',
+  'SSL_CERT_FILE',
+  'SSL_CERT_DIR',
+  'NODE_USE_ENV_PROXY',
+  'NODE_DEBUG',
+  'NODE_DEBUG_NATIVE',
+  'NODE_V8_COVERAGE',
+  'NODE_REDIRECT_WARNINGS',
+  'LD_PRELOAD',
+  'LD_LIBRARY_PATH',
+  'LD_AUDIT',
+] as const;
+
+/** The one script line of a component job that runs `command`. */
+export function cliLine(command: string): string {
+  return `env ${CLEARED_VARIABLES.map((name) => `-u ${name}`).join(' ')} oam-grant ${command}`;
+}
+
+/** The rule the components default to: branch pipelines of the default branch. */
+export const DEFAULT_BRANCH_RULE = '$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH';
