@@ -25,12 +25,22 @@ function localize(pipeline: string): string {
   return pipeline.replaceAll(/\$CI_SERVER_FQDN\/oam-grant\/oam-grant\/([a-z-]+)@[0-9.]+/g, '$CI_SERVER_FQDN/$CI_PROJECT_PATH/$1@$CI_COMMIT_SHA');
 }
 
+/** The rules' conditions, without what they do when they match (`when: manual` on an approve job). */
+function conditionsOf(rules: unknown): unknown {
+  if (!Array.isArray(rules)) return rules;
+  return rules.map((rule: unknown) => {
+    if (!isRecord(rule)) return rule;
+    const { when: _when, allow_failure: _allowFailure, ...condition } = rule;
+    return condition;
+  });
+}
+
 const pipelines = yamlBlocks(DOC).filter((block) => /^include:/m.test(block));
 const accessFiles = yamlBlocks(DOC).filter((block) => block.includes('apiVersion: core.oam.dev/v1beta1'));
 
 describe('docs/components.md examples', () => {
   it('has the examples this test expects', () => {
-    assert.equal(pipelines.length, 3, 'quick start, single components, npx');
+    assert.equal(pipelines.length, 5, 'quick start, tags, merge request tests, single components, npx');
     assert.equal(accessFiles.length, 1);
   });
 
@@ -48,8 +58,19 @@ describe('docs/components.md examples', () => {
         const expanded: unknown = parse(preview.stdout);
         assert.ok(isRecord(expanded));
         const jobs = Object.keys(expanded).filter((k) => k.startsWith('oam:'));
-        assert.ok(jobs.includes('oam:grant'), `no oam:grant job in ${jobs.join(', ')}`);
+        assert.ok(jobs.includes('oam:request'), `no oam:request job in ${jobs.join(', ')}`);
         assert.ok(jobs.some((j) => j.startsWith('oam:approve')));
+        // Every job that needs a component job carries the same rules, or GitLab would not create the pipeline.
+        const pipeline: Record<string, unknown> = expanded;
+        for (const [name, job] of Object.entries(pipeline)) {
+          if (!isRecord(job) || !Array.isArray(job.needs) || name.startsWith('oam:')) continue;
+          const needed = job.needs.map((n: unknown) => (isRecord(n) ? n.job : n)).filter((n): n is string => typeof n === 'string' && n.startsWith('oam:'));
+          for (const other of needed) {
+            const target: unknown = pipeline[other];
+            assert.ok(isRecord(target), `${name} needs ${other}, which is not in the example`);
+            assert.deepEqual(conditionsOf(job.rules), conditionsOf(target.rules), `${name} and ${other} have different rules`);
+          }
+        }
       } finally {
         repo.cleanup();
       }

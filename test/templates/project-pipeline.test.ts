@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { createFixtureRepo, type FixtureRepo, REPO_ROOT, runGcl } from '../e2e/gitlab-ci-local.ts';
-import { isRecord } from './template-files.ts';
+import { cliLine, isRecord } from './template-files.ts';
 
 const SELF_TEST_FILE = 'test/e2e-fixtures/self-test/oam.yaml';
 const BRANCH_JOBS = ['lint', 'test', 'build', 'self-test:request', 'self-test:approve', 'self-test:grant', 'self-test:use'];
@@ -34,7 +34,7 @@ function toListedJobs(stdout: string): ListedJob[] {
 let repo: FixtureRepo;
 
 async function listJobs(variables: Record<string, string> = {}): Promise<ListedJob[]> {
-  const result = await runGcl(repo, ['--list-json'], { variables });
+  const result = await runGcl(repo, ['--list-json', '--ignore-predefined-vars', 'CI_PIPELINE_SOURCE,CI_COMMIT_BRANCH,CI_MERGE_REQUEST_IID'], { variables });
   assert.equal(result.code, 0, result.stderr);
   // --list-json includes when:never jobs; a job whose rules all fail is left out of the pipeline.
   return toListedJobs(result.stdout).filter((j) => j.when !== 'never');
@@ -61,7 +61,7 @@ describe("the project's own pipeline", () => {
     assert.ok(isRecord(request) && isRecord(request.variables));
     assert.equal(request.variables.OAM_FILE, SELF_TEST_FILE);
     assert.equal(Array.isArray(request.before_script) && request.before_script[0], 'install -m 0755 dist/oam-grant.mjs /usr/local/bin/oam-grant');
-    assert.deepEqual(request.script, ['oam-grant request']);
+    assert.deepEqual(request.script, [cliLine('request')]);
     assert.equal(request.variables.OAM_OUT_DIR, '.oam-grant/self-test');
     const build = pipeline.build;
     assert.ok(isRecord(build) && isRecord(build.artifacts));
@@ -78,6 +78,15 @@ describe("the project's own pipeline", () => {
     assert.deepEqual({ when: approve?.when, allow_failure: approve?.allow_failure }, { when: 'manual', allow_failure: true });
     const grant = jobs.find((j) => j.name === 'self-test:grant');
     assert.deepEqual(grant?.needs?.map((n) => n.job), ['build', 'self-test:request', 'self-test:approve']);
+  });
+
+  it('runs the self-test in merge request pipelines too, without blocking them', async () => {
+    const jobs = await listJobs({ CI_PIPELINE_SOURCE: 'merge_request_event', CI_COMMIT_BRANCH: '', CI_MERGE_REQUEST_IID: '3' });
+    assert.deepEqual(jobs.map((j) => j.name).sort(), [...BRANCH_JOBS].sort());
+    assert.deepEqual(
+      jobs.filter((j) => j.when === 'manual' && !j.allow_failure),
+      [],
+    );
   });
 
   it('adds the image and the release on a semantic version tag, and npm when a token is set', async () => {
