@@ -65,8 +65,9 @@ export interface HttpGetOptions {
 
 export type HttpGet = (url: URL, options?: HttpGetOptions) => Promise<HttpResponse>;
 
-function timeoutError(url: URL, ms: number): Error {
-  const error = new Error(`${url.origin}${url.pathname}: no complete answer within ${ms} ms`);
+/** Callers name the URL (discovery does, with its context). */
+function timeoutError(ms: number): Error {
+  const error = new Error(`no complete answer within ${ms} ms`);
   error.name = 'TimeoutError';
   return error;
 }
@@ -118,7 +119,7 @@ export const httpGet: HttpGet = async (url, options = {}) => {
         if (!res.complete) settle(Object.assign(new Error(`${url.origin}${url.pathname}: the connection closed before the answer was complete`), { code: 'ECONNRESET' }));
       });
     });
-    const timer = setTimeout(() => settle(timeoutError(url, timeoutMs)), timeoutMs);
+    const timer = setTimeout(() => settle(timeoutError(timeoutMs)), timeoutMs);
     signal?.addEventListener('abort', onAbort, { once: true });
     req.on('error', (error) => settle(error));
     req.end();

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type EmbeddedDefault, startEmbeddedDefault } from '../emulators/index.ts';
+import { withInstance } from '../helpers/access-file.ts';
 import { CLI, type CliResult, runCli, workspace } from '../helpers/cli.ts';
 
 const ACCESS_FILE = `apiVersion: core.oam.dev/v1beta1
@@ -56,7 +57,7 @@ describe('path rules through the bundle', () => {
 
   /** A workspace whose `.oam-grant` is a link to a folder outside it. */
   function linkedWorkspace(): { dir: string; elsewhere: string } {
-    const dir = workspace(ACCESS_FILE);
+    const dir = workspace(withInstance(ACCESS_FILE, world.issuer.url));
     const elsewhere = mkdtempSync(join(tmpdir(), 'oam-elsewhere-'));
     symlinkSync(elsewhere, join(dir, '.oam-grant'));
     return { dir, elsewhere };
@@ -96,7 +97,7 @@ describe('path rules through the bundle', () => {
 
   for (const command of ['approve', 'grant'] as const) {
     it(`${command}: a FIFO planted as request.json is refused within a second`, async () => {
-      const dir = workspace(ACCESS_FILE);
+      const dir = workspace(withInstance(ACCESS_FILE, world.issuer.url));
       mkdirSync(join(dir, '.oam-grant'));
       execFileSync('mkfifo', [join(dir, '.oam-grant/request.json')]);
       const tokens: Record<string, string> = command === 'approve' ? { OAM_EVIDENCE_TOKEN: await evidenceToken(ALICE, '901'), OAM_APPROVAL_REASON: 'OPS-1' } : { OAM_ID_TOKEN: await exchangeToken() };
@@ -115,7 +116,7 @@ describe('path rules through the bundle', () => {
   ];
   for (const [name, flags, message] of outside) {
     it(`grant: ${name} is a usage error, before anything is exchanged`, async () => {
-      const dir = workspace(ACCESS_FILE);
+      const dir = workspace(withInstance(ACCESS_FILE, world.issuer.url));
       const before = world.sts.calls.length;
       const result = await runCli(['grant', '--component', 'open', ...flags], { cwd: dir, env: env({ OAM_ID_TOKEN: await exchangeToken() }) });
       refused(result, 'ERR_USAGE', 2, message);
@@ -124,7 +125,7 @@ describe('path rules through the bundle', () => {
   }
 
   it('request: OAM_OUT_DIR leaving the workspace is a usage error too', async () => {
-    const dir = workspace(ACCESS_FILE);
+    const dir = workspace(withInstance(ACCESS_FILE, world.issuer.url));
     const result = await runCli(['request', '--component', 'gated'], { cwd: dir, env: env({ OAM_EVIDENCE_TOKEN: await evidenceToken(DEV, '800'), OAM_OUT_DIR: '../../x' }) });
     refused(result, 'ERR_USAGE', 2, /--out-dir \(OAM_OUT_DIR\) \.\.\/\.\.\/x is outside the job's workspace /);
   });

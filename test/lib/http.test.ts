@@ -21,7 +21,7 @@ describe('httpGet against a dripping server', () => {
     await assert.rejects(httpGet(new URL(`${drip.url}/.well-known/openid-configuration`), { timeoutMs: 400 }), (error: unknown) => {
       assert.ok(error instanceof Error);
       assert.equal(error.name, 'TimeoutError');
-      assert.equal(error.message, `${drip.url}/.well-known/openid-configuration: no complete answer within 400 ms`);
+      assert.equal(error.message, 'no complete answer within 400 ms');
       return true;
     });
     const elapsed = Date.now() - started;
