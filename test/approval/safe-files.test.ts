@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,6 +50,17 @@ function listenOn(path: string): Promise<void> {
   const server = createServer();
   servers.push(server);
   return new Promise((resolve) => server.listen(path, resolve));
+}
+
+/** Opens every FIFO below `dir` for writing, which unblocks a reader waiting in open(2). */
+function releaseFifos(dir: string): void {
+  for (const path of [join(dir, 'request.json'), join(dir, 'approvals/7.json')]) {
+    try {
+      closeSync(openSync(path, constants.O_WRONLY | constants.O_NONBLOCK));
+    } catch {
+      // Not a FIFO with a reader: nothing to release.
+    }
+  }
 }
 
 type Plant = (root: string, elsewhere: string) => void | Promise<void>;
@@ -97,8 +108,14 @@ describe('reading evidence: links and non-regular files are refused (ERR_APPROVA
       const { root, elsewhere } = world();
       await plant(root, elsewhere);
       const started = Date.now();
+      // Should an open ever block on a FIFO again, a writer releases it after a second, and the timing below fails.
+      const release = setTimeout(() => releaseFifos(join(root, OUT)), 1_000);
       const read = what === 'request' ? readRequestEvidence(OUT, root) : readApprovalEvidence(OUT, root);
-      await assert.rejects(read, { code: 'ERR_APPROVAL_INVALID', message });
+      try {
+        await assert.rejects(read, { code: 'ERR_APPROVAL_INVALID', message });
+      } finally {
+        clearTimeout(release);
+      }
       assert.ok(Date.now() - started < 1_000, 'refused at once');
     });
   }

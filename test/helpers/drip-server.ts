@@ -14,6 +14,8 @@ export interface DripServer {
   readonly requests: () => number;
   /** Connections still open right now. */
   readonly openConnections: () => number;
+  /** The most connections that were open at once since the last call (then reset). */
+  readonly takePeakConnections: () => number;
   /** Resolves once every connection is closed, or rejects after `withinMs`. */
   readonly allClosed: (withinMs?: number) => Promise<void>;
   readonly close: () => Promise<void>;
@@ -23,6 +25,7 @@ export async function startDripServer(options: { intervalMs?: number; contentTyp
   const intervalMs = options.intervalMs ?? 300;
   const sockets = new Set<Socket>();
   let requests = 0;
+  let peak = 0;
   const server: Server = createServer((req, res) => {
     requests++;
     req.resume();
@@ -34,6 +37,7 @@ export async function startDripServer(options: { intervalMs?: number; contentTyp
   });
   server.on('connection', (socket) => {
     sockets.add(socket);
+    peak = Math.max(peak, sockets.size);
     socket.on('close', () => sockets.delete(socket));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -43,6 +47,11 @@ export async function startDripServer(options: { intervalMs?: number; contentTyp
     url: `http://127.0.0.1:${address.port}`,
     requests: () => requests,
     openConnections: () => sockets.size,
+    takePeakConnections: () => {
+      const seen = peak;
+      peak = sockets.size;
+      return seen;
+    },
     allClosed: async (withinMs = 2_000) => {
       const until = Date.now() + withinMs;
       while (sockets.size > 0) {
@@ -56,4 +65,20 @@ export async function startDripServer(options: { intervalMs?: number; contentTyp
         server.close(() => resolve());
       }),
   };
+}
+
+/**
+ * `promise`, or a failure once `ms` have passed: a regression that removes a
+ * deadline makes the test fail rather than hang.
+ */
+export async function within<T>(ms: number, promise: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`still running after ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

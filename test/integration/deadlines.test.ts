@@ -1,10 +1,10 @@
 /**
  * Bounded time through the built bundle: an issuer that answers its headers
- * and then drips one byte every 300 ms must end the job in ERR_TOKEN_INVALID
- * with exit 1 and the issuer hint, not hang it. The per-request deadline is
- * shortened with OAM_TEST_HTTP_DEADLINE_MS (honoured for loopback hosts only,
- * and never lengthening a deadline); the retries, their backoff and the exit
- * are the real ones.
+ * and then drips one byte every 100 ms (well inside any idle timeout) must
+ * end the job in ERR_TOKEN_INVALID with exit 1 and the issuer hint, not hang
+ * it. The per-request deadline is shortened with OAM_TEST_HTTP_DEADLINE_MS
+ * (honoured for loopback hosts only, and never lengthening a deadline); the
+ * retries, their backoff and the exit are the real ones.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -33,7 +33,7 @@ describe('deadlines through the bundle', () => {
   before(async () => {
     assert.ok(existsSync(CLI), `${CLI} is missing: run npm run build`);
     issuer = await startIssuer();
-    drip = await startDripServer();
+    drip = await startDripServer({ intervalMs: 100 });
   });
   after(async () => {
     await drip.close();

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -102,7 +102,15 @@ describe('path rules through the bundle', () => {
       execFileSync('mkfifo', [join(dir, '.oam-grant/request.json')]);
       const tokens: Record<string, string> = command === 'approve' ? { OAM_EVIDENCE_TOKEN: await evidenceToken(ALICE, '901'), OAM_APPROVAL_REASON: 'OPS-1' } : { OAM_ID_TOKEN: await exchangeToken() };
       const started = Date.now();
-      const result = await runCli([command, '--component', 'gated'], { cwd: dir, env: env(tokens) });
+      // Should the open ever block on the FIFO again, a writer releases it after two seconds, and the timing below fails.
+      const release = setTimeout(() => {
+        try {
+          closeSync(openSync(join(dir, '.oam-grant/request.json'), constants.O_WRONLY | constants.O_NONBLOCK));
+        } catch {
+          // No reader waiting: nothing to release.
+        }
+      }, 2_000);
+      const result = await runCli([command, '--component', 'gated'], { cwd: dir, env: env(tokens) }).finally(() => clearTimeout(release));
       const elapsed = Date.now() - started;
       refused(result, 'ERR_APPROVAL_INVALID', 3, /\.oam-grant\/request\.json: is a named pipe \(FIFO\), not a regular file/);
       // The whole run, node's start and the token check included (a FIFO used to block the open forever).

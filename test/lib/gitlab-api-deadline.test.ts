@@ -9,12 +9,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createGitlabApi, GitlabApiError } from '../../src/lib/gitlab-api.ts';
-import { type DripServer, startDripServer } from '../helpers/drip-server.ts';
+import { type DripServer, startDripServer, within } from '../helpers/drip-server.ts';
 
 describe('GitLab API deadline against a dripping GitLab', () => {
   let drip: DripServer;
   before(async () => {
-    drip = await startDripServer();
+    drip = await startDripServer({ intervalMs: 100 });
   });
   after(() => drip.close());
 
@@ -22,7 +22,7 @@ describe('GitLab API deadline against a dripping GitLab', () => {
     const api = createGitlabApi({ apiUrl: `${drip.url}/api/v4`, token: 'glpat-deadline-test', timeoutMs: 300, attempts: 3, sleep: async () => {} });
     const before = drip.requests();
     const started = Date.now();
-    await assert.rejects(api.listMergeRequestNotes('1217', '7'), (error: unknown) => {
+    await assert.rejects(within(5_000, api.listMergeRequestNotes('1217', '7')), (error: unknown) => {
       assert.ok(error instanceof GitlabApiError, String(error));
       assert.equal(error.transient, true);
       assert.equal(error.message, 'GitLab API list merge request notes: TimeoutError');

@@ -34,8 +34,10 @@ describe('awsStsProvider deadlines against a dripping STS', () => {
     await issuer.close();
   });
 
+  // A short real backoff, so the server sees an abandoned attempt's socket close before the next one connects.
+  const sleep = () => new Promise<void>((resolve) => setTimeout(resolve, 50));
   const exchange = (timeouts: { connectMs: number; requestMs: number; totalMs?: number }) =>
-    awsStsProvider.exchange({ trait: awsTrait(), token, sessionName: 'acme.payments@p1.j9', env: { AWS_ENDPOINT_URL_STS: drip.url }, log, sleep: async () => {}, timeouts });
+    awsStsProvider.exchange({ trait: awsTrait(), token, sessionName: 'acme.payments@p1.j9', env: { AWS_ENDPOINT_URL_STS: drip.url }, log, sleep, timeouts });
 
   function assertUnavailable(error: unknown, detail: RegExp): true {
     assert.ok(error instanceof OamError, String(error));
@@ -49,10 +51,12 @@ describe('awsStsProvider deadlines against a dripping STS', () => {
 
   it('ends each attempt at its deadline, retries, then fails with ERR_EXCHANGE_FAILED', async () => {
     const before = drip.requests();
+    drip.takePeakConnections();
     const started = Date.now();
     await assert.rejects(exchange({ connectMs: 1_000, requestMs: 250 }), (error) => assertUnavailable(error, /no complete answer within 250 ms \(attempt 5\)/));
     const elapsed = Date.now() - started;
     assert.equal(drip.requests() - before, 5, 'every attempt reached STS');
+    assert.equal(drip.takePeakConnections(), 1, 'each abandoned attempt was destroyed before the next began');
     assert.ok(elapsed >= 1_200 && elapsed < 4_000, `${elapsed} ms`);
     assert.ok(logged.some((l) => /STS answered TimeoutError \(attempt 1\); retrying/.test(l)));
     await drip.allClosed();

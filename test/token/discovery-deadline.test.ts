@@ -1,6 +1,6 @@
 /**
- * An issuer that drips its discovery document (or its keys) one byte at a
- * time ends in ERR_TOKEN_INVALID, exit 1, with the issuer hint, within the
+ * An issuer that drips its discovery document (or its keys) one byte every
+ * 100 ms, well inside any idle timeout, ends in ERR_TOKEN_INVALID, exit 1, with the issuer hint, within the
  * deadline (scaled down here through the per-request timeout the HttpGet
  * takes), and leaves no socket open.
  */
@@ -29,7 +29,7 @@ function assertUnreachable(error: unknown, what: RegExp): true {
 describe('issuer deadlines', () => {
   let drip: DripServer;
   before(async () => {
-    drip = await startDripServer();
+    drip = await startDripServer({ intervalMs: 100 });
   });
   after(() => drip.close());
 
