@@ -4,7 +4,7 @@
  */
 import { readCiContext } from './context.ts';
 import { isOamError, OamError } from './errors.ts';
-import { httpGet, parseSafeUrl } from './lib/http.ts';
+import { httpGetFor, parseSafeUrl } from './lib/http.ts';
 import { Logger, sanitizeLine } from './lib/log.ts';
 import { redact, registerSecret } from './lib/redact.ts';
 import { COMMANDS, parseOptions } from './options.ts';
@@ -95,12 +95,13 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
     }
     const ctx = readCiContext(env);
     const log = new Logger({ sink: { write: io.stderr }, gitlab: ctx.inGitlabJob, color: ctx.inGitlabJob || process.stderr.isTTY === true });
+    const get = httpGetFor(env);
     const verifiers = new Map<string, IssuerTokenVerifier>();
     const verifierFor = (issuer: string): TokenVerifier => {
       const key = normalizeIssuer(issuer);
       let verifier = verifiers.get(key);
       if (!verifier) {
-        verifier = new IssuerTokenVerifier({ issuer: key, get: httpGet });
+        verifier = new IssuerTokenVerifier({ issuer: key, get });
         verifiers.set(key, verifier);
       }
       return verifier;
@@ -123,7 +124,7 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
       log,
       out: io.stdout,
       now: () => new Date(),
-      get: httpGet,
+      get,
       verifier: verifierFor,
     });
   } catch (error) {

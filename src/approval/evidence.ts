@@ -4,10 +4,11 @@
  * field is a convenience that grant recomputes or re-checks, never trusts.
  */
 import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { OamError } from '../errors.ts';
 import type { RequestedAccess } from '../providers/requested-access.ts';
-import { assertOutDirNotSymlink, describeFsError, isNotFound, isRealDirectory, readSmallFile, UnsafeFileError, writeOutFile } from './safe-files.ts';
+import type { WorkspacePath } from '../lib/workspace-path.ts';
+import { checkOutDirPath, describeFsError, isNotFound, locateOutDir, readSmallFile, UnsafeFileError, writeOutFile } from './safe-files.ts';
 
 export interface RequestEvidence {
   readonly version: 1;
@@ -130,40 +131,33 @@ export function parseApprovalEvidence(text: string, path: string): ApprovalEvide
 
 /** Any failure to read evidence is ERR_APPROVAL_INVALID naming the file: the evidence cannot be trusted as it is. */
 function unreadable(path: string, error: unknown): OamError {
-  if (error instanceof UnsafeFileError) return invalid(error.path, error.message.slice(error.path.length + 2), error);
+  if (error instanceof UnsafeFileError) return invalid(error.path, error.reason, error);
   return invalid(path, `cannot be read: ${describeFsError(error)}`, error, 'check that the job can read --out-dir, where the artifacts of the request and approve jobs are unpacked');
 }
 
-async function readEvidenceText(path: string): Promise<string | undefined> {
+async function readEvidenceText(outDir: WorkspacePath, path: string, root: string): Promise<string | undefined> {
   try {
-    return await readSmallFile(path);
+    return await readSmallFile(outDir, path, root);
   } catch (error) {
     throw unreadable(path, error);
   }
 }
 
-async function checkOutDir(outDir: string): Promise<void> {
-  try {
-    await assertOutDirNotSymlink(outDir);
-  } catch (error) {
-    throw unreadable(outDir, error);
-  }
-}
-
-/** The request evidence, or undefined when the request job left none. */
-export async function readRequestEvidence(outDir: string): Promise<Located<RequestEvidence> | undefined> {
-  await checkOutDir(outDir);
+/**
+ * The request evidence, or undefined when the request job left none.
+ * `root` is the job's workspace (its directory), where checks start.
+ */
+export async function readRequestEvidence(outDir: string, root: string = process.cwd()): Promise<Located<RequestEvidence> | undefined> {
   const path = requestEvidencePath(outDir);
-  const text = await readEvidenceText(path);
+  const text = await readEvidenceText(locateOutDir(outDir, root), path, root);
   return text === undefined ? undefined : { path, evidence: parseRequestEvidence(text, path) };
 }
 
-/** The names in the approvals directory; none when it does not exist. */
-async function listApprovalFiles(outDir: string, dir: string): Promise<string[]> {
-  await checkOutDir(outDir);
+/** The names in the approvals directory; none when it (or the out-dir) does not exist. */
+async function listApprovalFiles(outDir: WorkspacePath, dir: string, root: string): Promise<string[]> {
   try {
-    if (!(await isRealDirectory(dir))) return [];
-    return await readdir(dir);
+    if (!(await checkOutDirPath(outDir, resolve(root, dir)))) return [];
+    return await readdir(resolve(root, dir));
   } catch (error) {
     if (isNotFound(error)) return [];
     throw unreadable(dir, error);
@@ -175,14 +169,15 @@ async function listApprovalFiles(outDir: string, dir: string): Promise<string[]>
  * `<job_id>.json` is refused rather than skipped: the directory holds only
  * what approve jobs wrote, so anything else was placed there by hand.
  */
-export async function readApprovalEvidence(outDir: string): Promise<Located<ApprovalEvidence>[]> {
+export async function readApprovalEvidence(outDir: string, root: string = process.cwd()): Promise<Located<ApprovalEvidence>[]> {
+  const located = locateOutDir(outDir, root);
   const dir = join(outDir, APPROVALS_DIR);
-  const names = (await listApprovalFiles(outDir, dir)).filter((name) => !name.startsWith('.'));
+  const names = (await listApprovalFiles(located, dir, root)).filter((name) => !name.startsWith('.'));
   const found: Located<ApprovalEvidence>[] = [];
   for (const name of names) {
     const path = join(dir, name);
     if (!/^[0-9]{1,20}\.json$/.test(name)) throw invalid(path, 'is not named <job_id>.json');
-    const text = await readEvidenceText(path);
+    const text = await readEvidenceText(located, path, root);
     if (text === undefined) continue;
     found.push({ path, evidence: parseApprovalEvidence(text, path) });
   }
@@ -195,14 +190,14 @@ function compareJobFiles(a: string, b: string): number {
   return diff < 0n ? -1 : diff > 0n ? 1 : 0;
 }
 
-export async function writeRequestEvidence(outDir: string, evidence: RequestEvidence): Promise<string> {
+export async function writeRequestEvidence(outDir: string, evidence: RequestEvidence, root: string = process.cwd()): Promise<string> {
   const path = requestEvidencePath(outDir);
-  await writeOutFile(outDir, path, `${JSON.stringify(evidence, null, 2)}\n`, 'request evidence');
+  await writeOutFile(outDir, path, `${JSON.stringify(evidence, null, 2)}\n`, 'request evidence', root);
   return path;
 }
 
-export async function writeApprovalEvidence(outDir: string, jobId: string, evidence: ApprovalEvidence): Promise<string> {
+export async function writeApprovalEvidence(outDir: string, jobId: string, evidence: ApprovalEvidence, root: string = process.cwd()): Promise<string> {
   const path = approvalEvidencePath(outDir, jobId);
-  await writeOutFile(outDir, path, `${JSON.stringify(evidence, null, 2)}\n`, 'approval evidence');
+  await writeOutFile(outDir, path, `${JSON.stringify(evidence, null, 2)}\n`, 'approval evidence', root);
   return path;
 }

@@ -5,7 +5,6 @@
  * note have succeeded.
  */
 import { isAuditRequired } from '../access-file/lookup.ts';
-import { resolve } from 'node:path';
 import { assertAllowed, evaluatePolicies, type Decision } from '../policy/evaluate.ts';
 import { checkDotenvTarget, prefixVariables, renderDotenv, writeDotenvFile } from '../export/dotenv.ts';
 import { OamError } from '../errors.ts';
@@ -19,6 +18,7 @@ import type { Deps } from './deps.ts';
 import { verifyJobToken } from './job-token.ts';
 import { loadTarget, type Target } from './target.ts';
 import { checkApprovalsForGrant } from '../approval/grant-gate.ts';
+import { checkOutDirWritable } from '../approval/safe-files.ts';
 import { reportGrant, reportGrantDenied } from '../report/grant-report.ts';
 
 export interface GrantResult {
@@ -51,6 +51,7 @@ export async function obtainGrant(deps: Deps): Promise<GrantResult> {
     throw error;
   }
   assertAuditPostable(deps, target);
+  await checkOutDirWritable(deps.options.outDir);
   const started = deps.now().getTime();
   const credentials = await log.section('exchange', async () => {
     const issued = await target.provider.exchange({
@@ -89,7 +90,7 @@ function assertAuditPostable(deps: Deps, target: Target): void {
 }
 
 export async function runGrant(deps: Deps): Promise<number> {
-  const path = resolve(deps.options.dotenv);
+  const path = deps.options.dotenv;
   await checkDotenvTarget(path);
   const result = await obtainGrant(deps);
   await deps.log.section('export', () => writeDotenvFile(path, renderDotenv(result.variables, deps.options.dotenv)));

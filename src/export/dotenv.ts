@@ -8,6 +8,7 @@ import { constants } from 'node:fs';
 import { access, lstat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { writeFileAtomic } from '../lib/atomic-file.ts';
+import { checkDirectories, describeFileKind, locateInWorkspace, UnsafeFileError } from '../lib/workspace-path.ts';
 import { OamError } from '../errors.ts';
 
 /** GitLab's `dotenv_size` limit. */
@@ -52,33 +53,64 @@ export function renderDotenv(variables: readonly (readonly [string, string])[], 
 }
 
 /**
- * Checked before the exchange, so a dotenv path that cannot be written is found
- * before credentials exist and before the note announces them.
+ * The dotenv path in the workspace: inside it (anywhere else GitLab never
+ * collects it, and on a shell runner other jobs might read it), with no
+ * symbolic link from the workspace down, and not itself a link or anything
+ * but a regular file. Returns the absolute path to write.
  */
-export async function checkDotenvTarget(path: string): Promise<void> {
-  const existing = await lstat(path).catch(() => undefined);
-  if (existing?.isSymbolicLink()) throw exportError(`${path} is a symbolic link; refusing to write credentials through it`, 'remove the link or choose another --dotenv path');
-  if (existing && !existing.isFile()) throw exportError(`${path} exists and is not a regular file`, 'choose another --dotenv path');
+async function checkDotenvPath(path: string, root: string): Promise<string> {
+  const located = locateInWorkspace(path, root);
+  if (!located.inside) {
+    throw new OamError('ERR_USAGE', `--dotenv (OAM_DOTENV) ${path} is outside the job's workspace ${root}`, {
+      hint: 'give a path inside the project directory, such as the default oam-grant.env, so that artifacts:reports:dotenv can collect it',
+    });
+  }
+  const shown = located.show(located.absolute);
   try {
-    await access(dirname(path), constants.W_OK);
+    if (!(await checkDirectories(root, dirname(located.absolute), { create: false, show: located.show }))) {
+      throw exportError(`${located.show(dirname(located.absolute))}: cannot write there (ENOENT)`, 'create the folder first, or choose another --dotenv path');
+    }
+  } catch (error) {
+    if (error instanceof UnsafeFileError) throw exportError(`${error.path} ${reasonForLink(error.reason)}`, 'remove the link or choose another --dotenv path');
+    if (error instanceof OamError) throw error;
+    throw exportError(`${path}: cannot inspect (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'check the path given with --dotenv');
+  }
+  const existing = await lstat(located.absolute).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw exportError(`${shown}: cannot inspect (${error.code ?? error.message})`, 'check the path given with --dotenv');
+  });
+  if (existing?.isSymbolicLink()) throw exportError(`${shown} is a symbolic link; refusing to write credentials through it`, 'remove the link or choose another --dotenv path');
+  if (existing && !existing.isFile()) throw exportError(`${shown} exists and is ${describeFileKind(existing)}, not a regular file`, 'choose another --dotenv path');
+  return located.absolute;
+}
+
+function reasonForLink(reason: string): string {
+  return reason === 'is a symbolic link' ? 'is a symbolic link; refusing to write credentials through it' : reason;
+}
+
+/**
+ * Checked before the exchange, so a dotenv path that cannot be written is found
+ * before credentials exist and before the note announces them. `root` is the
+ * job's workspace (its directory).
+ */
+export async function checkDotenvTarget(path: string, root: string = process.cwd()): Promise<void> {
+  const absolute = await checkDotenvPath(path, root);
+  try {
+    await access(dirname(absolute), constants.W_OK);
   } catch (error) {
     throw exportError(`${dirname(path)}: cannot write there (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'check the path given with --dotenv');
   }
 }
 
 /**
- * Writes the dotenv file atomically with mode 0600. A symlink at the target is
- * refused rather than followed or replaced.
+ * Writes the dotenv file atomically with mode 0600, after the same checks as
+ * checkDotenvTarget: a link at the target or on the way is refused rather
+ * than followed or replaced.
  */
-export async function writeDotenvFile(path: string, text: string): Promise<void> {
-  const existing = await lstat(path).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return undefined;
-    throw exportError(`${path}: cannot inspect (${error.code ?? error.message})`, 'check the path given with --dotenv');
-  });
-  if (existing?.isSymbolicLink()) throw exportError(`${path} is a symbolic link; refusing to write credentials through it`, 'remove the link or choose another --dotenv path');
-  if (existing && !existing.isFile()) throw exportError(`${path} exists and is not a regular file`, 'choose another --dotenv path');
+export async function writeDotenvFile(path: string, text: string, root: string = process.cwd()): Promise<void> {
+  const absolute = await checkDotenvPath(path, root);
   try {
-    await writeFileAtomic(path, text, { mode: 0o600, durable: true });
+    await writeFileAtomic(absolute, text, { mode: 0o600, durable: true });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
     throw exportError(`${path}: cannot write (${code})`, 'check that the job can write to the project directory');

@@ -11,6 +11,7 @@
 import { loadGitbeaker } from './lazy-module.ts';
 import type { Env } from '../context.ts';
 import { OamError } from '../errors.ts';
+import { GITLAB_API_DEADLINE } from './deadlines.ts';
 import { parseSafeUrl } from './http.ts';
 import { isTransientNetworkError, withRetry } from './retry.ts';
 
@@ -125,6 +126,10 @@ export interface GitlabApiOptions {
   readonly token: string;
   readonly attempts?: number;
   readonly baseDelayMs?: number;
+  /**
+   * gitbeaker's queryTimeout: one AbortSignal.timeout per call, covering the fetch, the body,
+   * gitbeaker's own 429/502 retries and every page (default GITLAB_API_DEADLINE.attemptMs).
+   */
   readonly timeoutMs?: number;
   readonly sleep?: (ms: number) => Promise<void>;
   readonly random?: () => number;
@@ -291,7 +296,7 @@ export function createGitlabApi(options: GitlabApiOptions): GitlabApi {
   const load = (): Promise<GitbeakerClient> => {
     client ??= loadGitbeaker().then(
       ({ Gitlab }) =>
-        new Gitlab({ host, token: options.token, queryTimeout: options.timeoutMs ?? 15_000 }) as unknown as GitbeakerClient,
+        new Gitlab({ host, token: options.token, queryTimeout: options.timeoutMs ?? GITLAB_API_DEADLINE.attemptMs }) as unknown as GitbeakerClient,
     );
     return client;
   };

@@ -5,6 +5,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { OamError, type ErrorCode } from '../errors.ts';
+import { ISSUER_DEADLINE } from './deadlines.ts';
 
 /** Plain http:// is accepted only for these hosts (tests, the embedded demo). */
 export function isLoopbackHost(hostname: string): boolean {
@@ -49,7 +50,14 @@ export interface HttpResponse {
 }
 
 export interface HttpGetOptions {
+  /**
+   * Deadline for the whole request: connect, headers and the last byte of the
+   * body (default ISSUER_DEADLINE.attemptMs). Not a socket-idle timeout: a
+   * server that drips one byte at a time is cut off on time.
+   */
   timeoutMs?: number;
+  /** Aborts the request (destroying its socket), e.g. when a retry budget runs out. */
+  signal?: AbortSignal;
   /** Refuse bodies larger than this (a hostile server must not exhaust memory). */
   maxBytes?: number;
   headers?: Record<string, string>;
@@ -57,39 +65,88 @@ export interface HttpGetOptions {
 
 export type HttpGet = (url: URL, options?: HttpGetOptions) => Promise<HttpResponse>;
 
+/** Callers name the URL (discovery does, with its context). */
+function timeoutError(ms: number): Error {
+  const error = new Error(`no complete answer within ${ms} ms`);
+  error.name = 'TimeoutError';
+  return error;
+}
+
+function abortError(url: URL, signal: AbortSignal): Error {
+  if (signal.reason instanceof Error) return signal.reason;
+  const error = new Error(`${url.origin}${url.pathname}: request aborted`);
+  error.name = 'AbortError';
+  return error;
+}
+
 /** GET without redirects: an issuer that redirects its keys elsewhere is refused, not followed. */
 export const httpGet: HttpGet = async (url, options = {}) => {
   const { request } = url.protocol === 'https:' ? await import('node:https') : await import('node:http');
-  const timeoutMs = options.timeoutMs ?? 10_000;
+  const timeoutMs = options.timeoutMs ?? ISSUER_DEADLINE.attemptMs;
   const maxBytes = options.maxBytes ?? 1024 * 1024;
+  const { signal } = options;
+  if (signal?.aborted) throw abortError(url, signal);
   return new Promise<HttpResponse>((resolve, reject) => {
-    const req = request(
-      url,
-      { method: 'GET', headers: { accept: 'application/json', 'user-agent': 'oam-grant', ...options.headers }, timeout: timeoutMs },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > maxBytes) {
-            req.destroy(new Error(`${url.origin}${url.pathname}: response larger than ${maxBytes} bytes`));
-            return;
-          }
-          chunks.push(chunk);
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => {
-      const error = new Error(`${url.origin}${url.pathname}: no answer within ${timeoutMs} ms`);
-      error.name = 'TimeoutError';
-      req.destroy(error);
+    let settled = false;
+    // Every way out passes here: the timer and the abort listener go, and a failed request is destroyed with its socket.
+    const settle = (error: Error | undefined, response?: HttpResponse): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      if (error) {
+        req.destroy();
+        reject(error);
+      } else if (response) {
+        resolve(response);
+      }
+    };
+    const onAbort = (): void => settle(signal ? abortError(url, signal) : new Error('aborted'));
+    const req = request(url, { method: 'GET', headers: { accept: 'application/json', 'user-agent': 'oam-grant', ...options.headers } }, (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > maxBytes) {
+          settle(new Error(`${url.origin}${url.pathname}: response larger than ${maxBytes} bytes`));
+          return;
+        }
+        chunks.push(chunk);
+      });
+      res.on('end', () => settle(undefined, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', (error) => settle(error));
+      res.on('close', () => {
+        if (!res.complete) settle(Object.assign(new Error(`${url.origin}${url.pathname}: the connection closed before the answer was complete`), { code: 'ECONNRESET' }));
+      });
     });
-    req.on('error', reject);
+    const timer = setTimeout(() => settle(timeoutError(timeoutMs)), timeoutMs);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    req.on('error', (error) => settle(error));
     req.end();
   });
 };
+
+/**
+ * The bundle's tests run against a dripping loopback issuer and cannot wait
+ * for the real deadline. This variable shortens the per-request deadline, and
+ * only for loopback hosts (where plain http is allowed: tests and the demo);
+ * it can never lengthen or disable a deadline, and a real issuer ignores it.
+ */
+export const TEST_DEADLINE_VARIABLE = 'OAM_TEST_HTTP_DEADLINE_MS';
+
+/** `httpGet`, with the per-request deadline for loopback hosts shortened when the test variable asks for it. */
+export function httpGetFor(env: Readonly<Record<string, string | undefined>>): HttpGet {
+  const raw = env[TEST_DEADLINE_VARIABLE]?.trim();
+  if (!raw) return httpGet;
+  if (!/^[1-9][0-9]{0,5}$/.test(raw)) {
+    throw new OamError('ERR_USAGE', `${TEST_DEADLINE_VARIABLE}: ${JSON.stringify(raw.slice(0, 20))} is not a number of milliseconds`, {
+      hint: `unset ${TEST_DEADLINE_VARIABLE}: it is for oam-grant's own tests`,
+    });
+  }
+  const testMs = Number(raw);
+  return (url, options = {}) =>
+    isLoopbackHost(url.hostname) ? httpGet(url, { ...options, timeoutMs: Math.min(testMs, options.timeoutMs ?? ISSUER_DEADLINE.attemptMs) }) : httpGet(url, options);
+}
 
 /** GET a JSON document; non-2xx becomes HttpStatusError (5xx and 429 are worth a retry). */
 export async function getJson(get: HttpGet, url: URL, options?: HttpGetOptions): Promise<unknown> {

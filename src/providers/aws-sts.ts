@@ -6,6 +6,7 @@
 import type { AssumeRoleWithWebIdentityCommandOutput } from '@aws-sdk/client-sts';
 import type { AwsStsTrait } from '../access-file/model.ts';
 import { OamError } from '../errors.ts';
+import { STS_DEADLINE } from '../lib/deadlines.ts';
 import { isLoopbackHost, parseSafeUrl } from '../lib/http.ts';
 import { loadAwsSts } from '../lib/lazy-module.ts';
 import { isTransientNetworkError, withRetry } from '../lib/retry.ts';
@@ -134,13 +135,18 @@ export const awsStsProvider: CredentialProvider<AwsStsTrait> = {
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     // Loaded here so that validate, plan and trust-policy never pay for the SDK.
     const { STSClient, AssumeRoleWithWebIdentityCommand } = await loadAwsSts();
+    const connectMs = input.timeouts?.connectMs ?? STS_DEADLINE.connectMs;
+    const attemptMs = input.timeouts?.requestMs ?? STS_DEADLINE.attemptMs;
+    const totalMs = input.timeouts?.totalMs ?? STS_DEADLINE.totalMs;
     const client = new STSClient({
       region,
       ...(endpoint ? { endpoint } : {}),
       maxAttempts: 1,
       requestHandler: {
-        connectionTimeout: input.timeouts?.connectMs ?? 5_000,
-        requestTimeout: input.timeouts?.requestMs ?? 15_000,
+        connectionTimeout: connectMs,
+        // The SDK's requestTimeout ends at the response headers, not at the body's last
+        // byte; the attempt deadline below (an abortSignal per send) bounds the rest.
+        requestTimeout: attemptMs,
         // Without it the SDK only logs a warning when the time is up, and keeps waiting.
         throwOnRequestTimeout: true,
       },
@@ -155,11 +161,13 @@ export const awsStsProvider: CredentialProvider<AwsStsTrait> = {
     });
     let output: AssumeRoleWithWebIdentityCommandOutput;
     try {
-      output = await withRetry(() => client.send(command), {
+      // The abort signal fires at the attempt's deadline: the SDK then destroys the request and its socket.
+      output = await withRetry((_, signal) => client.send(command, { abortSignal: signal }), {
         attempts: 5,
         baseDelayMs: 250,
         maxDelayMs: 4_000,
-        budgetMs: 30_000,
+        attemptTimeoutMs: attemptMs,
+        budgetMs: totalMs,
         isTransient: isTransientAwsError,
         ...(input.sleep ? { sleep: input.sleep } : {}),
         onRetry: ({ attempt, delayMs, error }) =>

@@ -21,8 +21,8 @@ export interface ExchangeInput<T extends CredentialTrait> {
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly log: Logger;
   readonly sleep?: (ms: number) => Promise<void>;
-  /** Per-request limits; defaults suit a real cloud (connect 5 s, answer 15 s). */
-  readonly timeouts?: { readonly connectMs: number; readonly requestMs: number };
+  /** Deadlines for tests; the defaults (lib/deadlines.ts) suit a real cloud. requestMs bounds one attempt, totalMs all of them. */
+  readonly timeouts?: { readonly connectMs: number; readonly requestMs: number; readonly totalMs?: number };
 }
 
 /** One cloud's exchange of a GitLab ID token for credentials. */

@@ -132,8 +132,8 @@ export function buildAuditRecord(state: ReportState, now: Date): AuditRecord {
 }
 
 /** Write `<outDir>/audit.json` atomically; returns its path. */
-export async function writeAuditRecord(outDir: string, record: AuditRecord): Promise<string> {
+export async function writeAuditRecord(outDir: string, record: AuditRecord, root: string = process.cwd()): Promise<string> {
   const path = join(outDir, AUDIT_FILE);
-  await writeOutFile(outDir, path, `${JSON.stringify(record, null, 2)}\n`, 'audit record');
+  await writeOutFile(outDir, path, `${JSON.stringify(record, null, 2)}\n`, 'audit record', root);
   return path;
 }

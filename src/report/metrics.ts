@@ -35,8 +35,8 @@ export function renderMetrics(state: ReportState): string {
 }
 
 /** Write `<outDir>/metrics.txt`; returns its path. */
-export async function writeMetrics(outDir: string, state: ReportState): Promise<string> {
+export async function writeMetrics(outDir: string, state: ReportState, root: string = process.cwd()): Promise<string> {
   const path = join(outDir, METRICS_FILE);
-  await writeOutFile(outDir, path, renderMetrics(state), 'metrics report');
+  await writeOutFile(outDir, path, renderMetrics(state), 'metrics report', root);
   return path;
 }

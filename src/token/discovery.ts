@@ -6,6 +6,7 @@
  */
 import { OamError } from '../errors.ts';
 import { getJson, type HttpGet, isTransientHttpError, parseSafeUrl } from '../lib/http.ts';
+import { ISSUER_DEADLINE } from '../lib/deadlines.ts';
 import { isTransientNetworkError, withRetry, type RetryOptions } from '../lib/retry.ts';
 
 export interface JsonWebKeySet {
@@ -30,7 +31,8 @@ function retryOptions(extra: DiscoveryRetry): RetryOptions {
     attempts: 4,
     baseDelayMs: 200,
     maxDelayMs: 2_000,
-    budgetMs: 15_000,
+    attemptTimeoutMs: ISSUER_DEADLINE.attemptMs,
+    budgetMs: ISSUER_DEADLINE.totalMs,
     isTransient: (error) => isTransientNetworkError(error) || isTransientHttpError(error),
     ...extra,
   };
@@ -52,7 +54,7 @@ export async function discoverIssuer(issuer: string, get: HttpGet, retry: Discov
   const discoveryUrl = new URL(`${base.href.replace(/\/+$/, '')}/.well-known/openid-configuration`);
   let document: unknown;
   try {
-    document = await withRetry(() => getJson(get, discoveryUrl, { maxBytes: 256 * 1024 }), retryOptions(retry));
+    document = await withRetry((_, signal) => getJson(get, discoveryUrl, { maxBytes: 256 * 1024, signal }), retryOptions(retry));
   } catch (error) {
     throw unreachable('discovery document', discoveryUrl, error);
   }
@@ -75,7 +77,7 @@ export async function discoverIssuer(issuer: string, get: HttpGet, retry: Discov
     async fetchKeys() {
       let jwks: unknown;
       try {
-        jwks = await withRetry(() => getJson(get, keysUrl, { maxBytes: 256 * 1024 }), retryOptions(retry));
+        jwks = await withRetry((_, signal) => getJson(get, keysUrl, { maxBytes: 256 * 1024, signal }), retryOptions(retry));
       } catch (error) {
         throw unreachable('signing keys', keysUrl, error);
       }

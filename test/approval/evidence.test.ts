@@ -5,7 +5,11 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { readApprovalEvidence, readRequestEvidence, writeApprovalEvidence, writeRequestEvidence } from '../../src/approval/evidence.ts';
 
-const outDir = () => join(mkdtempSync(join(tmpdir(), 'oam-evidence-')), '.oam-grant');
+/** A fresh workspace (the job's directory) and its out-dir, as the functions take them. */
+function fresh(): { root: string; dir: string } {
+  const root = mkdtempSync(join(tmpdir(), 'oam-evidence-'));
+  return { root, dir: join(root, '.oam-grant') };
+}
 const request = {
   version: 1,
   kind: 'request',
@@ -19,10 +23,10 @@ const approval = { version: 1, kind: 'approval', component: 'c', step: 's', toke
 
 describe('evidence files', () => {
   it('round-trips an approval, atomically written and ordered by job id', async () => {
-    const dir = outDir();
-    await writeApprovalEvidence(dir, '1000', approval);
-    await writeApprovalEvidence(dir, '999', { ...approval, reason: 'OPS-2' });
-    const read = await readApprovalEvidence(dir);
+    const { root, dir } = fresh();
+    await writeApprovalEvidence(dir, '1000', approval, root);
+    await writeApprovalEvidence(dir, '999', { ...approval, reason: 'OPS-2' }, root);
+    const read = await readApprovalEvidence(dir, root);
     assert.deepEqual(read.map((r) => [r.path, r.evidence.reason]), [
       [join(dir, 'approvals/999.json'), 'OPS-2'],
       [join(dir, 'approvals/1000.json'), 'OPS-1'],
@@ -31,9 +35,9 @@ describe('evidence files', () => {
   });
 
   it('reads no request as undefined and no approvals as none', async () => {
-    const dir = outDir();
-    assert.equal(await readRequestEvidence(dir), undefined);
-    assert.deepEqual(await readApprovalEvidence(dir), []);
+    const { root, dir } = fresh();
+    assert.equal(await readRequestEvidence(dir, root), undefined);
+    assert.deepEqual(await readApprovalEvidence(dir, root), []);
   });
 
   const invalid: [string, (dir: string) => void, string][] = [
@@ -45,26 +49,26 @@ describe('evidence files', () => {
   ];
   for (const [name, plant, message] of invalid) {
     it(`refuses ${name}`, async () => {
-      const dir = outDir();
+      const { root, dir } = fresh();
       mkdirSync(dir, { recursive: true });
       plant(dir);
-      await assert.rejects(readRequestEvidence(dir), { code: 'ERR_APPROVAL_INVALID', message: join(dir, message) });
+      await assert.rejects(readRequestEvidence(dir, root), { code: 'ERR_APPROVAL_INVALID', message: join(dir, message) });
     });
   }
 
   it('refuses a file in approvals/ that no approve job wrote', async () => {
-    const dir = outDir();
-    await writeApprovalEvidence(dir, '5', approval);
+    const { root, dir } = fresh();
+    await writeApprovalEvidence(dir, '5', approval, root);
     writeFileSync(join(dir, 'approvals/extra.json'), readFileSync(join(dir, 'approvals/5.json')));
-    await assert.rejects(readApprovalEvidence(dir), { code: 'ERR_APPROVAL_INVALID', message: `${join(dir, 'approvals/extra.json')}: is not named <job_id>.json` });
+    await assert.rejects(readApprovalEvidence(dir, root), { code: 'ERR_APPROVAL_INVALID', message: `${join(dir, 'approvals/extra.json')}: is not named <job_id>.json` });
   });
 
   it('refuses an approvals directory that is a symlink', async () => {
-    const dir = outDir();
+    const { root, dir } = fresh();
     mkdirSync(dir, { recursive: true });
     const elsewhere = mkdtempSync(join(tmpdir(), 'oam-elsewhere-'));
     symlinkSync(elsewhere, join(dir, 'approvals'));
-    await assert.rejects(readApprovalEvidence(dir), { code: 'ERR_APPROVAL_INVALID', message: `${join(dir, 'approvals')}: is a symbolic link` });
+    await assert.rejects(readApprovalEvidence(dir, root), { code: 'ERR_APPROVAL_INVALID', message: `${join(dir, 'approvals')}: is a symbolic link` });
   });
 
   // Regressions: these escaped as plain errors and printed error[INTERNAL] ... this is a bug.
@@ -75,39 +79,32 @@ describe('evidence files', () => {
     const dir = join(root, '.oam-grant');
     symlinkSync(elsewhere, dir);
     const message = `${dir}: is a symbolic link`;
-    await assert.rejects(readRequestEvidence(dir), { code: 'ERR_APPROVAL_INVALID', message });
-    await assert.rejects(readApprovalEvidence(dir), { code: 'ERR_APPROVAL_INVALID', message });
-    await assert.rejects(writeApprovalEvidence(dir, '901', approval), {
+    await assert.rejects(readRequestEvidence(dir, root), { code: 'ERR_APPROVAL_INVALID', message });
+    await assert.rejects(readApprovalEvidence(dir, root), { code: 'ERR_APPROVAL_INVALID', message });
+    await assert.rejects(writeApprovalEvidence(dir, '901', approval, root), {
       code: 'ERR_EXPORT_FAILED',
       message: `cannot write the approval evidence ${join(dir, 'approvals/901.json')}: ${dir}: is a symbolic link`,
     });
-    await assert.rejects(writeRequestEvidence(dir, request), {
+    await assert.rejects(writeRequestEvidence(dir, request, root), {
       code: 'ERR_EXPORT_FAILED',
       message: `cannot write the request evidence ${join(dir, 'request.json')}: ${dir}: is a symbolic link`,
     });
   });
 
-  it('maps file system errors to a code naming the file (out-dir is a regular file)', async () => {
-    const dir = join(mkdtempSync(join(tmpdir(), 'oam-evidence-')), '.oam-grant');
+  it('refuses an out-dir that is a regular file, naming it', async () => {
+    const { root, dir } = fresh();
     writeFileSync(dir, 'not a directory');
-    await assert.rejects(readRequestEvidence(dir), {
-      code: 'ERR_APPROVAL_INVALID',
-      message: `${join(dir, 'request.json')}: cannot be read: a parent is not a directory (ENOTDIR)`,
-    });
-    await assert.rejects(readApprovalEvidence(dir), {
-      code: 'ERR_APPROVAL_INVALID',
-      message: `${join(dir, 'approvals')}: cannot be read: a parent is not a directory (ENOTDIR)`,
-    });
-    await assert.rejects(writeApprovalEvidence(dir, '901', approval), (error: Error & { code?: string }) => {
-      assert.equal(error.code, 'ERR_EXPORT_FAILED');
-      assert.match(error.message, /^cannot write the approval evidence .*approvals\/901\.json: .*\((ENOTDIR|EEXIST)\)$/);
-      return true;
+    await assert.rejects(readRequestEvidence(dir, root), { code: 'ERR_APPROVAL_INVALID', message: `${dir}: is not a directory` });
+    await assert.rejects(readApprovalEvidence(dir, root), { code: 'ERR_APPROVAL_INVALID', message: `${dir}: is not a directory` });
+    await assert.rejects(writeApprovalEvidence(dir, '901', approval, root), {
+      code: 'ERR_EXPORT_FAILED',
+      message: `cannot write the approval evidence ${join(dir, 'approvals/901.json')}: ${dir}: is not a directory`,
     });
   });
 
   it('refuses a request.json that is a directory', async () => {
-    const dir = outDir();
+    const { root, dir } = fresh();
     mkdirSync(join(dir, 'request.json'), { recursive: true });
-    await assert.rejects(readRequestEvidence(dir), { code: 'ERR_APPROVAL_INVALID', message: `${join(dir, 'request.json')}: is not a regular file` });
+    await assert.rejects(readRequestEvidence(dir, root), { code: 'ERR_APPROVAL_INVALID', message: `${join(dir, 'request.json')}: is a directory, not a regular file` });
   });
 });

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { ApprovalStep } from '../../src/access-file/model.ts';
 import { writeApprovalEvidence, writeRequestEvidence } from '../../src/approval/evidence.ts';
@@ -53,7 +53,7 @@ describe('verifyApprovalsForGrant', () => {
       requested: describeRequestedAccess(comp, trait),
       accessFileDigest: file.digest,
       createdAt: new Date(iat * 1000).toISOString(),
-    });
+    }, dirname(outDir));
   }
 
   async function writeApproval(person: Record<string, unknown>, jobId: string, options: { iat?: number; reason?: string; claims?: Record<string, unknown> } = {}) {
@@ -66,7 +66,7 @@ describe('verifyApprovalsForGrant', () => {
       token: await evidenceToken({ ...person, job_id: jobId, ...options.claims }, iat),
       reason: options.reason ?? 'OPS-1 release',
       createdAt: new Date(iat * 1000).toISOString(),
-    });
+    }, dirname(outDir));
   }
 
   /** `null`: the access file has no approval step. */

@@ -50,7 +50,7 @@ describe('writeDotenvFile', () => {
   it('writes with mode 0600 and leaves no temporary file', async () => {
     const d = dir();
     const path = join(d, 'oam-grant.env');
-    await writeDotenvFile(path, 'A=1\n');
+    await writeDotenvFile(path, 'A=1\n', d);
     assert.equal(readFileSync(path, 'utf8'), 'A=1\n');
     assert.equal(lstatSync(path).mode & 0o777, 0o600);
     assert.deepEqual(readdirSync(d), ['oam-grant.env']);
@@ -60,7 +60,7 @@ describe('writeDotenvFile', () => {
     const d = dir();
     const path = join(d, 'x.env');
     writeFileSync(path, 'OLD=1\n', { mode: 0o644 });
-    await writeDotenvFile(path, 'NEW=1\n');
+    await writeDotenvFile(path, 'NEW=1\n', d);
     assert.equal(readFileSync(path, 'utf8'), 'NEW=1\n');
     assert.equal(lstatSync(path).mode & 0o777, 0o600);
   });
@@ -70,11 +70,12 @@ describe('writeDotenvFile', () => {
     const target = join(d, 'target');
     writeFileSync(target, 'untouched');
     symlinkSync(target, join(d, 'link.env'));
-    await assert.rejects(writeDotenvFile(join(d, 'link.env'), 'A=1\n'), (error: unknown) => error instanceof OamError && error.code === 'ERR_EXPORT_FAILED' && /symbolic link/.test(error.message));
+    await assert.rejects(writeDotenvFile(join(d, 'link.env'), 'A=1\n', d), (error: unknown) => error instanceof OamError && error.code === 'ERR_EXPORT_FAILED' && /symbolic link/.test(error.message));
     assert.equal(readFileSync(target, 'utf8'), 'untouched');
   });
 
   it('reports a missing folder as ERR_EXPORT_FAILED', async () => {
-    await assert.rejects(writeDotenvFile(join(dir(), 'no/such/dir/x.env'), 'A=1\n'), (error: unknown) => error instanceof OamError && error.code === 'ERR_EXPORT_FAILED' && /ENOENT/.test(error.message));
+    const d = dir();
+    await assert.rejects(writeDotenvFile(join(d, 'no/such/dir/x.env'), 'A=1\n', d), (error: unknown) => error instanceof OamError && error.code === 'ERR_EXPORT_FAILED' && /ENOENT/.test(error.message));
   });
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { backoffDelay, isTransientNetworkError, withRetry } from '../../src/lib/retry.ts';
+import { backoffDelay, DeadlineError, isTransientNetworkError, withRetry } from '../../src/lib/retry.ts';
 
 const transient = Object.assign(new Error('reset'), { code: 'ECONNRESET' });
 const permanent = Object.assign(new Error('denied'), { name: 'AccessDenied' });
@@ -67,5 +67,57 @@ describe('isTransientNetworkError', () => {
     assert.equal(isTransientNetworkError(Object.assign(new Error('t'), { name: 'TimeoutError' })), true);
     assert.equal(isTransientNetworkError(permanent), false);
     assert.equal(isTransientNetworkError('ECONNRESET'), false);
+  });
+});
+
+describe('withRetry deadlines (real timers)', () => {
+  const never = (signal: AbortSignal, seen: AbortSignal[]) => {
+    seen.push(signal);
+    return new Promise<never>(() => undefined);
+  };
+
+  it('ends an attempt that does not finish in attemptTimeoutMs, aborts its signal and retries', async () => {
+    const seen: AbortSignal[] = [];
+    const started = Date.now();
+    await assert.rejects(
+      withRetry((_, signal) => never(signal, seen), { attempts: 3, baseDelayMs: 1, maxDelayMs: 1, budgetMs: 10_000, attemptTimeoutMs: 100, isTransient: () => false }),
+      (error: unknown) => error instanceof DeadlineError && error.scope === 'attempt' && error.name === 'TimeoutError' && /within 100 ms \(attempt 3\)/.test(error.message),
+    );
+    assert.equal(seen.length, 3, 'a late attempt is transient, whatever isTransient says');
+    assert.ok(seen.every((s) => s.aborted && s.reason instanceof DeadlineError), 'every abandoned attempt was told to stop');
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed >= 280 && elapsed < 2_000, `${elapsed} ms`);
+  });
+
+  it('ends the whole operation at budgetMs, even in the middle of an attempt', async () => {
+    const seen: AbortSignal[] = [];
+    const started = Date.now();
+    await assert.rejects(
+      withRetry((_, signal) => never(signal, seen), { attempts: 10, baseDelayMs: 1, maxDelayMs: 1, budgetMs: 250, attemptTimeoutMs: 100, isTransient: () => true }),
+      (error: unknown) => error instanceof DeadlineError && error.scope === 'total' && /within 250 ms, the limit for all 3 attempts/.test(error.message),
+    );
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed >= 240 && elapsed < 1_500, `${elapsed} ms`);
+    assert.ok(seen.at(-1)?.aborted);
+  });
+
+  it('bounds a single attempt by the budget when there is no attempt deadline', async () => {
+    const seen: AbortSignal[] = [];
+    await assert.rejects(
+      withRetry((_, signal) => never(signal, seen), { attempts: 3, baseDelayMs: 1, maxDelayMs: 1, budgetMs: 150, isTransient: () => true }),
+      (error: unknown) => error instanceof DeadlineError && error.scope === 'total',
+    );
+    assert.equal(seen.length, 1);
+  });
+
+  it('leaves the signal alone when the attempt succeeds in time', async () => {
+    let signal: AbortSignal | undefined;
+    const result = await withRetry(async (_, s) => {
+      signal = s;
+      return 'ok';
+    }, { attempts: 1, baseDelayMs: 1, maxDelayMs: 1, budgetMs: 1_000, attemptTimeoutMs: 50, isTransient: () => true });
+    assert.equal(result, 'ok');
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    assert.equal(signal?.aborted, false);
   });
 });
