@@ -22,6 +22,7 @@ usage: oam-grant <command> [flags]
 
 commands:
   validate                     check the access file; print each problem as FILE:LINE:COL error[CODE]: message
+  test                         run the policy tests beside the access file (offline); exit 1 if a case fails
   plan --component C           show what grant would do here (claims, policies, approvals, role, scope); exchanges nothing
   request --component C        record a request (evidence + merge request note)
   approve --component C        in the manual approve job: record the approval of the person who pressed Run
@@ -31,6 +32,7 @@ commands:
 
 flags (each also an environment variable; the flag wins):
   --file PATH                  OAM_FILE                access file (.gitlab/oam.yaml)
+  --tests PATH                 OAM_TESTS               test: policy tests (beside the access file: .gitlab/oam.test.yaml)
   --component NAME             OAM_COMPONENT           component of the access file
   --token-var NAME             OAM_TOKEN_VAR           variable holding the exchange token (OAM_ID_TOKEN)
   --evidence-token-var NAME    OAM_EVIDENCE_TOKEN_VAR  variable holding the oam-grant token (OAM_EVIDENCE_TOKEN)

@@ -6,12 +6,14 @@ import { parseArgs } from 'node:util';
 import { OamError } from './errors.ts';
 import type { Env } from './context.ts';
 
-export const COMMANDS = ['validate', 'plan', 'request', 'approve', 'grant', 'exec', 'trust-policy'] as const;
+export const COMMANDS = ['validate', 'test', 'plan', 'request', 'approve', 'grant', 'exec', 'trust-policy'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 export interface Options {
   readonly command: CommandName;
   readonly file: string;
+  /** `test`: the policy tests; undefined = beside the access file (`oam.yaml` -> `oam.test.yaml`). */
+  readonly tests: string | undefined;
   readonly component: string | undefined;
   readonly tokenVar: string;
   readonly evidenceTokenVar: string;
@@ -28,6 +30,7 @@ export interface Options {
 /** Flag name -> environment variable and default. */
 const FLAGS = {
   file: { env: 'OAM_FILE', default: '.gitlab/oam.yaml' },
+  tests: { env: 'OAM_TESTS', default: undefined },
   component: { env: 'OAM_COMPONENT', default: undefined },
   'token-var': { env: 'OAM_TOKEN_VAR', default: 'OAM_ID_TOKEN' },
   'evidence-token-var': { env: 'OAM_EVIDENCE_TOKEN_VAR', default: 'OAM_EVIDENCE_TOKEN' },
@@ -78,6 +81,7 @@ export function parseOptions(argv: readonly string[], env: Env): ParsedArgs {
   const options: Options = {
     command: command as CommandName,
     file: required('file'),
+    tests: pick('tests'),
     component: pick('component'),
     tokenVar: required('token-var'),
     evidenceTokenVar: required('evidence-token-var'),
@@ -88,10 +92,12 @@ export function parseOptions(argv: readonly string[], env: Env): ParsedArgs {
     debug: values.debug === true || env.OAM_DEBUG === 'true',
     execArgs,
   };
+  if (options.tests === '') throw usage('--tests is empty');
   for (const [flag, value] of [['token-var', options.tokenVar], ['evidence-token-var', options.evidenceTokenVar]] as const) {
     if (!VARIABLE_NAME.test(value)) throw usage(`--${flag}: ${JSON.stringify(value)} is not a variable name`);
   }
-  if (command !== 'validate' && !options.component) {
+  // validate and test read every component of the file.
+  if (command !== 'validate' && command !== 'test' && !options.component) {
     throw new OamError('ERR_USAGE', `${command} needs --component (or OAM_COMPONENT)`, { hint: 'name the component of the access file this job acts for' });
   }
   if (command === 'exec' && execArgs.length === 0) {
@@ -107,6 +113,7 @@ function parse(args: string[]) {
     strict: true,
     options: {
       file: { type: 'string' },
+      tests: { type: 'string' },
       component: { type: 'string' },
       'token-var': { type: 'string' },
       'evidence-token-var': { type: 'string' },

@@ -7,11 +7,13 @@ import { runExec, runGrant } from './commands/grant.ts';
 import { runPlan } from './commands/plan.ts';
 import { runTrustPolicy } from './commands/trust-policy.ts';
 import { runValidate } from './commands/validate.ts';
+import { runTest } from './commands/test.ts';
 import { runApprove } from './commands/approve.ts';
 import { runRequest } from './commands/request.ts';
 
 const COMMAND_HANDLERS: Record<CommandName, (deps: Deps) => Promise<number>> = {
   validate: runValidate,
+  test: runTest,
   plan: runPlan,
   request: runRequest,
   approve: runApprove,

@@ -52,4 +52,11 @@ describe('parseOptions', () => {
   it('lets validate run without a component', () => {
     assert.equal(run(['validate']).component, undefined);
   });
+
+  it('lets test run without a component, its tests from --tests or OAM_TESTS (the flag wins)', () => {
+    assert.equal(run(['test']).tests, undefined, 'undefined: beside the access file');
+    assert.equal(run(['test'], { OAM_TESTS: 'a.test.yaml' }).tests, 'a.test.yaml');
+    assert.equal(run(['test', '--tests', 'b.yaml'], { OAM_TESTS: 'a.test.yaml' }).tests, 'b.yaml');
+    usageError(['test', '--tests', ''], /--tests is empty/);
+  });
 });

@@ -32,7 +32,7 @@ function tooLarge(path: string, size: number): AccessFileError {
 }
 
 /** Reads at most one byte past the limit, from a regular file only (no FIFO, device or directory). */
-async function readBounded(path: string): Promise<Buffer> {
+export async function readBounded(path: string): Promise<Buffer> {
   const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const stat = await handle.stat();

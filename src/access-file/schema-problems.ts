@@ -3,7 +3,7 @@
  * short located problems: one per real problem, worded for people, with the
  * if/then and anyOf bookkeeping left out.
  */
-import { type SchemaError, validate } from './generated/validate-schema.js';
+import { type SchemaError, type SchemaValidator, validate } from './generated/validate-schema.js';
 import { joinPointer, valueAt } from './pointer.ts';
 import type { ProblemList } from './problems.ts';
 
@@ -77,10 +77,14 @@ function numberLimit(error: SchemaError, data: unknown): string {
   return error.keyword === 'minimum' ? `must be at least ${String(min)}${got}` : `must be at most ${String(max)}${got}`;
 }
 
-/** Validates `value` against the access file schema, adding every problem to `list`. Returns whether it passed. */
-export function checkSchema(value: unknown, list: ProblemList): boolean {
-  if (validate(value)) return true;
-  const errors = validate.errors ?? [];
+/**
+ * Validates `value` against the access file schema (or another generated
+ * validator, e.g. the policy test file's), adding every problem to `list`.
+ * Returns whether it passed.
+ */
+export function checkSchema(value: unknown, list: ProblemList, validator: SchemaValidator = validate): boolean {
+  if (validator(value)) return true;
+  const errors = validator.errors ?? [];
   // anyOf reports each failed branch too; keep only the anyOf's own summary.
   const anyOfAt = new Set(errors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath));
   for (const error of errors) {

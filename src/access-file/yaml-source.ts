@@ -91,9 +91,10 @@ class Abort extends Error {}
 /**
  * Parses one YAML document into a value and its positions. Every syntax
  * error, duplicate key and unresolved tag is reported, each at its own
- * position; a hostile-input limit stops at the first breach.
+ * position; a hostile-input limit stops at the first breach. `expected` says
+ * what the file should hold, for the message about an empty one.
  */
-export function readYaml(text: string, file: string): YamlResult {
+export function readYaml(text: string, file: string, expected = 'an oam application'): YamlResult {
   const early = prescan(text, file);
   if (early) return { ok: false, problems: [early] };
 
@@ -101,7 +102,7 @@ export function readYaml(text: string, file: string): YamlResult {
   // Duplicate keys are found in the walk below: yaml's own check is quadratic in the keys of a map.
   const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: false, strict: true });
   const at = (offset: number): SourcePosition => lineCounter.linePos(offset);
-  if (docs.length === 0) return { ok: false, problems: [problem(file, AT_START, '', 'file is empty; expected an oam application')] };
+  if (docs.length === 0) return { ok: false, problems: [problem(file, AT_START, '', `file is empty; expected ${expected}`)] };
 
   const problems: FileProblem[] = [];
   if (docs.length > 1) {
@@ -125,7 +126,7 @@ export function readYaml(text: string, file: string): YamlResult {
     }
   }
   if (problems.length > 0) return { ok: false, problems };
-  if (doc.contents === null) return { ok: false, problems: [problem(file, AT_START, '', 'file is empty; expected an oam application')] };
+  if (doc.contents === null) return { ok: false, problems: [problem(file, AT_START, '', `file is empty; expected ${expected}`)] };
 
   const positions = new Map<string, SourcePosition>();
   const keyPositions = new Map<string, SourcePosition>();

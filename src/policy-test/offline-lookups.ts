@@ -1,0 +1,38 @@
+/**
+ * ApprovalLookups answered from the facts a test case states, instead of the
+ * GitLab API: the same interface the approve and grant jobs use, so the
+ * approval checks run unchanged and offline.
+ */
+import { MIN_APPROVER_ACCESS_LEVEL } from '../approval/checks.ts';
+import type { ApprovalLookups, MergeRequestAuthor } from '../approval/lookups.ts';
+import type { GitlabUserRef } from '../lib/gitlab-api.ts';
+
+export interface PeopleFacts {
+  /** User id -> the groups (full paths) the user is an active direct member of, with Developer access. */
+  readonly memberships: ReadonlyMap<string, readonly string[]>;
+  /** The author of the change's merge request; undefined = the commit belongs to no merge request. */
+  readonly mrAuthor?: GitlabUserRef;
+  /** The project the merge request lives in (the pipeline's). */
+  readonly projectId: string;
+  /** Author and committer emails of the change's commits. */
+  readonly commitEmails: readonly string[];
+}
+
+export function createOfflineLookups(facts: PeopleFacts): ApprovalLookups {
+  // GitLab resolves group paths case-insensitively.
+  const memberships = new Map([...facts.memberships].map(([id, groups]) => [id, new Set(groups.map((g) => g.toLowerCase()))]));
+  const authors: readonly MergeRequestAuthor[] = facts.mrAuthor ? [{ mergeRequest: { projectId: facts.projectId, iid: '1' }, author: facts.mrAuthor }] : [];
+  const emails = facts.commitEmails.map((e) => e.toLowerCase());
+  return {
+    async groupMembership(group, userId) {
+      const member = memberships.get(userId)?.has(group.toLowerCase()) === true;
+      return { ok: true, value: member ? { state: 'active', accessLevel: MIN_APPROVER_ACCESS_LEVEL } : undefined };
+    },
+    async mergeRequestAuthors() {
+      return { ok: true, value: authors };
+    },
+    async commitAuthorEmails() {
+      return { ok: true, value: emails };
+    },
+  };
+}
