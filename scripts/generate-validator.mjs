@@ -13,12 +13,12 @@ import standaloneCode from 'ajv/dist/standalone/index.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
+// Both validators ship in the CLI chunk that every command loads: the schemas' descriptions are
+// for editors and stay out (with ajv's `verbose`, the schema objects are embedded in the code).
 const VALIDATORS = [
-  { schema: 'schema/oam-access.schema.json', out: 'src/access-file/generated/validate-schema', what: 'a parsed access file', options: {}, prose: true },
-  // Every command loads the CLI chunk that holds this validator, though only `test` uses it: keep it
-  // small (the claims definition is used twice; descriptions are for editors, and with ajv's
-  // `verbose` the schema objects are embedded in the code).
-  { schema: 'schema/oam-test.schema.json', out: 'src/policy-test/generated/validate-tests', what: 'a parsed policy test file', options: { inlineRefs: false }, prose: false },
+  { schema: 'schema/oam-access.schema.json', out: 'src/access-file/generated/validate-schema', what: 'a parsed access file', options: {} },
+  // Not inlined: the claims definition is used twice, and only `test` needs this one.
+  { schema: 'schema/oam-test.schema.json', out: 'src/policy-test/generated/validate-tests', what: 'a parsed policy test file', options: { inlineRefs: false } },
 ];
 
 const header = (schema) =>
@@ -62,7 +62,7 @@ const PROSE = new Set(['description', 'title', '$schema']);
 
 function generateValidator(target) {
   const published = JSON.parse(readFileSync(`${root}${target.schema}`, 'utf8'));
-  const schema = target.prose ? published : withoutProse(published);
+  const schema = withoutProse(published);
   const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, code: { source: true, esm: true }, ...target.options });
   const validate = ajv.compile(schema);
   let code = standaloneCode(ajv, validate);
