@@ -27,7 +27,7 @@ import { IssuerTokenVerifier } from '../../src/token/verify.ts';
 import { type Issuer, startIssuer } from '../emulators/index.ts';
 import { ACCESS_FILE, ALICE, PROD, testCase } from './helpers.ts';
 
-const twoOfThree = ACCESS_FILE.replace('requireReason: true', 'requireReason: true\n          minApprovals: 2');
+const twoOfTwo = ACCESS_FILE.replace('requireReason: true', 'requireReason: true\n          minApprovals: 2');
 
 // [what, case YAML, access file]
 const CASES: [string, string, string?][] = [
@@ -35,6 +35,7 @@ const CASES: [string, string, string?][] = [
   ['no approval', PROD],
   ['the requester', `${PROD}\n    approvals:\n      - {user_login: developer, reason: OPS-1}`],
   ['the requester, renamed', `${PROD}\n    claims: {user_login: dev, user_id: "42"}\n    approvals:\n      - {user_login: dev2, user_id: "42", groups: [acme/sre], reason: OPS-1}`],
+  ['the requester, their id given once', `${PROD}\n    claims: {user_login: dev, user_id: "42"}\n    approvals:\n      - {user_login: dev, reason: OPS-1}`],
   ['the MR author', `${PROD}\n    mrAuthor: {user_login: alice}\n    approvals:\n${ALICE}`],
   ['a commit author', `${PROD}\n    commitAuthors: [alice@example.com]\n    approvals:\n${ALICE}`],
   ['someone not listed', `${PROD}\n    approvals:\n      - {user_login: mallory, reason: OPS-1}`],
@@ -46,9 +47,9 @@ const CASES: [string, string, string?][] = [
   ['past validFor', `${PROD}\n    approvals:\n${ALICE}\n    now: 41m`],
   ['an expired and a fresh approval', `${PROD}\n    approvals:\n      - {user_login: alice, after: 1m, reason: OPS-1}\n      - {user_login: bob, after: 40m, reason: OPS-2}\n    now: 45m`],
   ['a fresh approval, then an ineligible one', `${PROD}\n    approvals:\n${ALICE}\n      - {user_login: mallory, reason: OPS-1}`],
-  ['two of two from one person', `${PROD}\n    approvals:\n${ALICE}\n${ALICE}`, twoOfThree],
-  ['two of two', `${PROD}\n    approvals:\n${ALICE}\n      - {user_login: bob, reason: OPS-2}`, twoOfThree],
-  ['two of two, one expired', `${PROD}\n    approvals:\n      - {user_login: alice, after: 1m, reason: OPS-1}\n      - {user_login: bob, after: 40m, reason: OPS-2}\n    now: 45m`, twoOfThree],
+  ['two of two from one person', `${PROD}\n    approvals:\n${ALICE}\n${ALICE}`, twoOfTwo],
+  ['two of two', `${PROD}\n    approvals:\n${ALICE}\n      - {user_login: bob, reason: OPS-2}`, twoOfTwo],
+  ['two of two, one expired', `${PROD}\n    approvals:\n      - {user_login: alice, after: 1m, reason: OPS-1}\n      - {user_login: bob, after: 40m, reason: OPS-2}\n    now: 45m`, twoOfTwo],
 ];
 
 describe('the runner agrees with the grant gate', () => {
