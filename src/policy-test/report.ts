@@ -8,7 +8,7 @@ import type { AccessFile } from '../access-file/model.ts';
 import { sanitizeLine } from '../lib/log.ts';
 import type { Check, Decision, PolicyResult } from '../policy/evaluate.ts';
 import type { Expectation, PolicyTestFile } from './model.ts';
-import type { CaseResult, Outcome } from './run.ts';
+import { type CaseResult, denyingPolicies, type Outcome } from './run.ts';
 
 function where(file: AccessFile, pointer: string): string {
   const at = file.positions.get(pointer);
@@ -61,11 +61,11 @@ export function diagnose(file: AccessFile, tests: PolicyTestFile, result: CaseRe
     lines.push('actual:   granted', ...describeGrant(file, outcome));
     return lines;
   }
-  lines.push(`actual:   denied ${outcome.code}`);
   if (outcome.code === 'ERR_POLICY_DENIED') {
-    lines.push(...policyDetails(file, outcome.decision));
+    const by = denyingPolicies(outcome.decision).map((name) => JSON.stringify(name));
+    lines.push(`actual:   denied ERR_POLICY_DENIED by ${by.join(' and ')}`, ...policyDetails(file, outcome.decision));
   } else {
-    lines.push(outcome.message);
+    lines.push(`actual:   denied ${outcome.code}`, outcome.message);
     const step = file.steps.find((s) => s.component === testCase.component);
     if (step) lines.push(`step ${JSON.stringify(step.name)} at ${where(file, step.pointer)}`);
   }

@@ -60,7 +60,8 @@ function idsOf(testCase: TestCase): (login: string) => string {
   const note = (login: string | null | undefined, id: string | null | undefined): void => {
     if (login && id && !ids.has(login.toLowerCase())) ids.set(login.toLowerCase(), id);
   };
-  note(testCase.claims.user_login, testCase.claims.user_id);
+  const claims = testCase.claims;
+  note('user_login' in claims ? claims.user_login : DEFAULT_CLAIMS.user_login, claims.user_id);
   for (const p of [testCase.requester, testCase.mrAuthor, ...testCase.approvals]) if (p) note(p.login, p.id);
   return (login) => ids.get(login.toLowerCase()) ?? `login:${login.toLowerCase()}`;
 }

@@ -67,7 +67,7 @@ describe('oam-grant test (bundle)', () => {
       'not ok 4 - deploy-prod: a tag is granted',
       '#   case at .gitlab/oam.test.yaml:14:5',
       '#   expected: granted',
-      '#   actual:   denied ERR_POLICY_DENIED',
+      '#   actual:   denied ERR_POLICY_DENIED by "protected-only"',
       '#   policy "protected-only" at .gitlab/oam.yaml:24:7: claim ref: seen "v1.0.0", refs expects matching "main" or "release/*"',
       '# 4 cases, 3 passed, 1 failed',
       '',

@@ -43,7 +43,7 @@ describe('renderReport', () => {
       'not ok 1 - deploy-prod: an unprotected branch is granted',
       '#   case at .gitlab/oam.test.yaml:2:5',
       '#   expected: granted',
-      '#   actual:   denied ERR_POLICY_DENIED',
+      '#   actual:   denied ERR_POLICY_DENIED by "protected-only"',
       '#   policy "protected-only" at .gitlab/oam.yaml:24:7: claim ref_protected: seen "false", refProtected expects "true"',
       '#   policy "protected-only" at .gitlab/oam.yaml:24:7: claim ref: seen "feature/x", refs expects matching "main" or "release/*"',
       '# 1 case, 0 passed, 1 failed',

@@ -28,6 +28,7 @@ describe('evaluateCase', () => {
     ['the requester approves under another case of login', `${PROD}\n    approvals:\n      - {user_login: Developer, reason: OPS-1}`, 'ERR_APPROVAL_SELF'],
     ['a renamed requester (same id)', `${PROD}\n    claims: {user_login: dev, user_id: "42"}\n    approvals:\n      - {user_login: alice, user_id: "42", reason: OPS-1}`, 'ERR_APPROVAL_SELF'],
     ['the requester, their id given once', `${PROD}\n    claims: {user_login: dev, user_id: "42"}\n    approvals:\n      - {user_login: dev, reason: OPS-1}`, 'ERR_APPROVAL_SELF', /dev requested this access/],
+    ['the default requester with an id, approving', `${PROD}\n    claims: {user_id: "42"}\n    approvals:\n      - {user_login: developer, reason: OPS-1}`, 'ERR_APPROVAL_SELF'],
     ['an explicit requester', `${PROD}\n    requester: {user_login: alice}\n    approvals:\n${ALICE}`, 'ERR_APPROVAL_SELF', /alice requested this access/],
     ['the MR author approves', `${PROD}\n    mrAuthor: {user_login: alice}\n    approvals:\n${ALICE}`, 'ERR_APPROVAL_SELF', /alice wrote merge request !1/],
     ['a commit author approves', `${PROD}\n    commitAuthors: [ALICE@example.com]\n    approvals:\n${ALICE}`, 'ERR_APPROVAL_SELF', /forbid: commitAuthor/],
