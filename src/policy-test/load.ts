@@ -143,6 +143,7 @@ interface RawPerson {
 }
 interface RawApproval extends RawPerson {
   groups?: string[];
+  emails?: string[];
   after?: string;
   reason?: string;
 }
@@ -179,6 +180,7 @@ function buildTestFile(raw: RawTestFile, path: string, source: YamlSource): Poli
       (a): TestApproval => ({
         ...person(a),
         groups: a.groups ?? [],
+        emails: a.emails ?? [],
         afterSeconds: offsetSeconds(a.after) ?? DEFAULT_AFTER_SECONDS,
         ...(a.reason !== undefined ? { reason: a.reason } : {}),
       }),

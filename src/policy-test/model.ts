@@ -31,6 +31,8 @@ export interface Person {
 export interface TestApproval extends Person {
   /** Groups the approver is an active direct member of, with Developer or higher. */
   readonly groups: readonly string[];
+  /** Further emails of the approver that the API shows (public email; all of them to an admin token). */
+  readonly emails: readonly string[];
   readonly afterSeconds: number;
   readonly reason?: string;
 }

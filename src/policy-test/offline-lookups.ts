@@ -16,6 +16,8 @@ export interface PeopleFacts {
   readonly projectId: string;
   /** Author and committer emails of the change's commits. */
   readonly commitEmails: readonly string[];
+  /** User id -> the further emails the API shows of the user (besides the token's user_email). */
+  readonly userEmails: ReadonlyMap<string, readonly string[]>;
 }
 
 export function createOfflineLookups(facts: PeopleFacts): ApprovalLookups {
@@ -33,6 +35,9 @@ export function createOfflineLookups(facts: PeopleFacts): ApprovalLookups {
     },
     async commitAuthorEmails() {
       return { ok: true, value: emails };
+    },
+    async userEmails(userId) {
+      return { ok: true, value: (facts.userEmails.get(userId) ?? []).map((e) => e.toLowerCase()) };
     },
   };
 }

@@ -125,9 +125,11 @@ export function buildScenario(file: AccessFile, component: Component, testCase: 
   }));
   const lastAfter = Math.max(0, ...testCase.approvals.map((a) => a.afterSeconds));
   const memberships = new Map<string, string[]>();
+  const userEmails = new Map<string, string[]>();
   for (const { approval, claims: approver } of approvals) {
     const id = approver.user_id ?? '';
     memberships.set(id, [...(memberships.get(id) ?? []), ...approval.groups]);
+    userEmails.set(id, [...(userEmails.get(id) ?? []), ...approval.emails]);
   }
   const mrAuthor = testCase.mrAuthor;
   return {
@@ -140,6 +142,7 @@ export function buildScenario(file: AccessFile, component: Component, testCase: 
       ...(mrAuthor ? { mrAuthor: { id: mrAuthor.id ?? idOf(mrAuthor.login), username: mrAuthor.login } } : {}),
       projectId: claims.project_id ?? '1',
       commitEmails: testCase.commitAuthors,
+      userEmails,
     },
   };
 }

@@ -25,6 +25,7 @@ import { describeRequestedAccess } from '../../src/providers/requested-access.ts
 import type { GitlabClaims } from '../../src/token/claims.ts';
 import { IssuerTokenVerifier } from '../../src/token/verify.ts';
 import { type Issuer, startIssuer } from '../emulators/index.ts';
+import { withInstance } from '../helpers/access-file.ts';
 import { ACCESS_FILE, ALICE, PROD, testCase } from './helpers.ts';
 
 const twoOfTwo = ACCESS_FILE.replace('requireReason: true', 'requireReason: true\n          minApprovals: 2');
@@ -38,6 +39,8 @@ const CASES: [string, string, string?][] = [
   ['the requester, their id given once', `${PROD}\n    claims: {user_login: dev, user_id: "42"}\n    approvals:\n      - {user_login: dev, reason: OPS-1}`],
   ['the MR author', `${PROD}\n    mrAuthor: {user_login: alice}\n    approvals:\n${ALICE}`],
   ['a commit author', `${PROD}\n    commitAuthors: [alice@example.com]\n    approvals:\n${ALICE}`],
+  ['a commit author under an email the API shows', `${PROD}\n    commitAuthors: [alice@home.example]\n    approvals:\n      - {user_login: alice, emails: [alice@home.example], reason: OPS-1}`],
+  ['a commit author under their private commit email', `${PROD}\n    commitAuthors: [45-carol@users.noreply.127.0.0.1]\n    approvals:\n      - {user_login: carol, user_id: "45", groups: [acme/sre], reason: OPS-1}`],
   ['someone not listed', `${PROD}\n    approvals:\n      - {user_login: mallory, reason: OPS-1}`],
   ['a group member', `${PROD}\n    approvals:\n      - {user_login: carol, groups: [acme/sre], reason: OPS-1}`],
   ['no reason', `${PROD}\n    approvals:\n      - {user_login: alice}`],
@@ -72,7 +75,8 @@ describe('the runner agrees with the grant gate', () => {
     const trait = credentialTraitOf(component);
     const step = approvalStepFor(file, component);
     const scenario = buildScenario(file, component, testCase(yaml, file));
-    const outDir = join(mkdtempSync(join(tmpdir(), 'oam-agree-')), '.oam-grant');
+    const workspaceRoot = mkdtempSync(join(tmpdir(), 'oam-agree-'));
+    const outDir = join(workspaceRoot, '.oam-grant');
     const evidence = (claims: GitlabClaims) => issuer.mint(signable(claims), { aud: 'oam-grant', iat: claims.iat, ttlSeconds: 300 });
     await writeRequestEvidence(outDir, {
       version: 1,
@@ -82,7 +86,7 @@ describe('the runner agrees with the grant gate', () => {
       requested: describeRequestedAccess(component, trait),
       accessFileDigest: file.digest,
       createdAt: new Date(scenario.requester.iat * 1000).toISOString(),
-    });
+    }, workspaceRoot);
     for (const { approval, claims } of scenario.approvals) {
       await writeApprovalEvidence(outDir, claims.job_id ?? '', {
         version: 1,
@@ -92,7 +96,7 @@ describe('the runner agrees with the grant gate', () => {
         token: await evidence(claims),
         reason: approval.reason ?? '',
         createdAt: new Date(claims.iat * 1000).toISOString(),
-      });
+      }, workspaceRoot);
     }
     const own = await verifier.verify(await issuer.mint(signable(scenario.claims)), { audience: 'sts.amazonaws.com', purpose: 'exchange', source: 'OAM_ID_TOKEN' });
     try {
@@ -116,7 +120,7 @@ describe('the runner agrees with the grant gate', () => {
 
   for (const [what, yaml, text] of CASES) {
     it(what, async () => {
-      const file = parseAccessFile(text ?? ACCESS_FILE, '.gitlab/oam.yaml');
+      const file = parseAccessFile(withInstance(text ?? ACCESS_FILE, issuer.url), '.gitlab/oam.yaml');
       const ours = await evaluateCase(file, testCase(yaml, file));
       const theirs = await throughTheGrant(file, yaml);
       assert.equal(ours.kind === 'granted' ? 'granted' : ours.code, theirs, ours.kind === 'denied' ? ours.message : '');

@@ -65,7 +65,7 @@ describe('loadPolicyTests', () => {
         [2, 'two', 'request', 7, 5, { outcome: 'denied', code: 'ERR_POLICY_DENIED' }],
       ],
     );
-    assert.deepEqual(tests.cases[0]?.approvals, [{ login: 'alice', groups: [], afterSeconds: 60, reason: 'OPS-1' }]);
+    assert.deepEqual(tests.cases[0]?.approvals, [{ login: 'alice', groups: [], emails: [], afterSeconds: 60, reason: 'OPS-1' }]);
     assert.equal(tests.cases[0]?.nowSeconds, undefined);
   });
 

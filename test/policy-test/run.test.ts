@@ -33,6 +33,8 @@ describe('evaluateCase', () => {
     ['the MR author approves', `${PROD}\n    mrAuthor: {user_login: alice}\n    approvals:\n${ALICE}`, 'ERR_APPROVAL_SELF', /alice wrote merge request !1/],
     ['a commit author approves', `${PROD}\n    commitAuthors: [ALICE@example.com]\n    approvals:\n${ALICE}`, 'ERR_APPROVAL_SELF', /forbid: commitAuthor/],
     ['a commit author with another email', `${PROD}\n    commitAuthors: [alice@example.com]\n    approvals:\n      - {user_login: alice, user_email: a@corp.example, reason: OPS-1}`, 'granted'],
+    ['a commit author under an email the API shows', `${PROD}\n    commitAuthors: [alice@home.example]\n    approvals:\n      - {user_login: alice, emails: [Alice@Home.example], reason: OPS-1}`, 'ERR_APPROVAL_SELF'],
+    ['a commit author under their private commit email', `${PROD}\n    commitAuthors: [45-carol@users.noreply.gitlab.com]\n    approvals:\n      - {user_login: carol, user_id: "45", groups: [acme/sre], reason: OPS-1}`, 'ERR_APPROVAL_SELF'],
     ['someone not listed', `${PROD}\n    approvals:\n      - {user_login: mallory, reason: OPS-1}`, 'ERR_APPROVER_NOT_ALLOWED', /mallory may not approve step approve-deploy-prod/],
     ['a member of a listed group', `${PROD}\n    approvals:\n      - {user_login: carol, groups: [ACME/sre], reason: OPS-1}`, 'granted'],
     ['a member of another group', `${PROD}\n    approvals:\n      - {user_login: carol, groups: [acme], reason: OPS-1}`, 'ERR_APPROVER_NOT_ALLOWED'],
