@@ -72,7 +72,7 @@ const asList = (value: unknown): unknown[] => (Array.isArray(value) ? value : []
 const APPROVAL_FIELDS = ['approvals', 'requester', 'mrAuthor', 'commitAuthors', 'now'] as const;
 
 /** The name evaluatePolicies gives the component's own environment binding. */
-export const bindingName = (component: string): string => `component ${component}`;
+const bindingName = (component: string): string => `component ${component}`;
 
 function checkCase(raw: Entry, base: string, file: AccessFile, list: ProblemList): void {
   const componentName = typeof raw.component === 'string' ? raw.component : undefined;
