@@ -26,7 +26,7 @@ export const APPROVAL_DEFAULTS = {
 
 // The shape the schema guarantees; only this module relies on it.
 interface RawTrait {
-  type: 'aws-sts' | 'mr-audit';
+  type: Trait['type'];
   properties?: Record<string, unknown>;
 }
 interface RawComponent {
@@ -71,19 +71,84 @@ function structuredCopy<T>(value: T): T {
   return JSON.parse(JSON.stringify(value)) as T;
 }
 
+/** The defaults design.md gives the traits' endpoints and options: the real services. */
+export const TRAIT_DEFAULTS = {
+  gcpStsEndpoint: 'https://sts.googleapis.com',
+  gcpIamCredentialsEndpoint: 'https://iamcredentials.googleapis.com',
+  gcpScopes: ['https://www.googleapis.com/auth/cloud-platform'],
+  gcpDurationSeconds: 900,
+  azureScope: 'https://management.azure.com/.default',
+  azureAuthorityHost: 'https://login.microsoftonline.com',
+  vaultMount: 'jwt',
+  requestedTokenType: 'urn:ietf:params:oauth:token-type:access_token',
+} as const;
+
+function optional<K extends string>(key: K, value: unknown): { [P in K]?: string } {
+  return (typeof value === 'string' ? { [key]: value } : {}) as { [P in K]?: string };
+}
+
 function toTrait(raw: RawTrait): Trait {
   const p = raw.properties ?? {};
-  if (raw.type === 'mr-audit') return { type: 'mr-audit', required: p.required === true };
-  return {
-    type: 'aws-sts',
-    roleArn: p.roleArn as string,
-    ...(typeof p.stsEndpoint === 'string' ? { stsEndpoint: normalizeServiceUrl(p.stsEndpoint) } : {}),
-    ...(typeof p.region === 'string' ? { region: p.region } : {}),
-    durationSeconds: typeof p.durationSeconds === 'number' ? p.durationSeconds : DEFAULT_DURATION_SECONDS,
-    ...(p.sessionPolicy !== undefined ? { sessionPolicy: structuredCopy(p.sessionPolicy as Record<string, unknown>) } : {}),
-    policyArns: Array.isArray(p.policyArns) ? (p.policyArns as string[]) : [],
-    exportPrefix: typeof p.exportPrefix === 'string' ? p.exportPrefix : '',
-  };
+  const exportPrefix = typeof p.exportPrefix === 'string' ? p.exportPrefix : '';
+  switch (raw.type) {
+    case 'mr-audit':
+      return { type: 'mr-audit', required: p.required === true };
+    case 'gcp-wif':
+      return {
+        type: 'gcp-wif',
+        workloadIdentityProvider: p.workloadIdentityProvider as string,
+        ...optional('serviceAccount', p.serviceAccount),
+        ...optional('projectId', p.projectId),
+        durationSeconds: typeof p.durationSeconds === 'number' ? p.durationSeconds : TRAIT_DEFAULTS.gcpDurationSeconds,
+        scopes: Array.isArray(p.scopes) ? (p.scopes as string[]) : [...TRAIT_DEFAULTS.gcpScopes],
+        stsEndpoint: normalizeServiceUrl(typeof p.stsEndpoint === 'string' ? p.stsEndpoint : TRAIT_DEFAULTS.gcpStsEndpoint),
+        iamCredentialsEndpoint: normalizeServiceUrl(
+          typeof p.iamCredentialsEndpoint === 'string' ? p.iamCredentialsEndpoint : TRAIT_DEFAULTS.gcpIamCredentialsEndpoint,
+        ),
+        exportPrefix,
+      };
+    case 'azure-federated':
+      return {
+        type: 'azure-federated',
+        tenantId: p.tenantId as string,
+        clientId: p.clientId as string,
+        ...optional('subscriptionId', p.subscriptionId),
+        scope: typeof p.scope === 'string' ? p.scope : TRAIT_DEFAULTS.azureScope,
+        authorityHost: normalizeServiceUrl(typeof p.authorityHost === 'string' ? p.authorityHost : TRAIT_DEFAULTS.azureAuthorityHost),
+        exportPrefix,
+      };
+    case 'vault-jwt':
+      return {
+        type: 'vault-jwt',
+        address: normalizeServiceUrl(p.address as string),
+        role: p.role as string,
+        mount: typeof p.mount === 'string' ? p.mount : TRAIT_DEFAULTS.vaultMount,
+        ...optional('namespace', p.namespace),
+        exportPrefix,
+      };
+    case 'token-exchange':
+      return {
+        type: 'token-exchange',
+        issuer: normalizeServiceUrl(p.issuer as string),
+        ...optional('audience', p.audience),
+        ...optional('resource', p.resource),
+        ...optional('scope', p.scope),
+        requestedTokenType: typeof p.requestedTokenType === 'string' ? p.requestedTokenType : TRAIT_DEFAULTS.requestedTokenType,
+        exportAs: p.exportAs as string,
+        exportPrefix,
+      };
+    case 'aws-sts':
+      return {
+        type: 'aws-sts',
+        roleArn: p.roleArn as string,
+        ...(typeof p.stsEndpoint === 'string' ? { stsEndpoint: normalizeServiceUrl(p.stsEndpoint) } : {}),
+        ...optional('region', p.region),
+        durationSeconds: typeof p.durationSeconds === 'number' ? p.durationSeconds : DEFAULT_DURATION_SECONDS,
+        ...(p.sessionPolicy !== undefined ? { sessionPolicy: structuredCopy(p.sessionPolicy as Record<string, unknown>) } : {}),
+        policyArns: Array.isArray(p.policyArns) ? (p.policyArns as string[]) : [],
+        exportPrefix,
+      };
+  }
 }
 
 function toComponent(raw: RawComponent, i: number): Component {

@@ -51,7 +51,7 @@ export interface Component {
   readonly traits: readonly Trait[];
 }
 
-export type Trait = AwsStsTrait | MrAuditTrait;
+export type Trait = CredentialTrait | MrAuditTrait;
 
 export interface AwsStsTrait {
   readonly type: 'aws-sts';
@@ -67,6 +67,62 @@ export interface AwsStsTrait {
   readonly exportPrefix: string;
 }
 
+/** Google workload identity federation: STS token exchange, then optionally generateAccessToken as a service account. */
+export interface GcpWifTrait {
+  readonly type: 'gcp-wif';
+  /** projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<provider>. */
+  readonly workloadIdentityProvider: string;
+  readonly serviceAccount?: string;
+  readonly projectId?: string;
+  /** Service account token lifetime, 300..3600, default 900; meaningful only with serviceAccount. */
+  readonly durationSeconds: number;
+  readonly scopes: readonly string[];
+  /** Normal forms; defaults are Google's own endpoints. */
+  readonly stsEndpoint: string;
+  readonly iamCredentialsEndpoint: string;
+  readonly exportPrefix: string;
+}
+
+/** Entra ID client credentials with the ID token as client_assertion. */
+export interface AzureFederatedTrait {
+  readonly type: 'azure-federated';
+  readonly tenantId: string;
+  readonly clientId: string;
+  readonly subscriptionId?: string;
+  /** `<resource>/.default`, default https://management.azure.com/.default. */
+  readonly scope: string;
+  /** Normal form, default https://login.microsoftonline.com. */
+  readonly authorityHost: string;
+  readonly exportPrefix: string;
+}
+
+/** HashiCorp Vault JWT auth: POST /v1/auth/<mount>/login {role, jwt}. */
+export interface VaultJwtTrait {
+  readonly type: 'vault-jwt';
+  /** Normal form of Vault's address. */
+  readonly address: string;
+  readonly role: string;
+  /** Default jwt. */
+  readonly mount: string;
+  readonly namespace?: string;
+  readonly exportPrefix: string;
+}
+
+/** A generic RFC 8693 token exchange at an OAuth 2.0 authorization server found by discovery. */
+export interface TokenExchangeTrait {
+  readonly type: 'token-exchange';
+  /** Normal form of the authorization server's issuer. */
+  readonly issuer: string;
+  readonly audience?: string;
+  readonly resource?: string;
+  readonly scope?: string;
+  /** Default urn:ietf:params:oauth:token-type:access_token. */
+  readonly requestedTokenType: string;
+  /** The variable that carries the issued token. */
+  readonly exportAs: string;
+  readonly exportPrefix: string;
+}
+
 export interface MrAuditTrait {
   readonly type: 'mr-audit';
   /** No audit note posted => no credentials exported. Default false. */
@@ -74,7 +130,12 @@ export interface MrAuditTrait {
 }
 
 /** The trait types that yield credentials (one provider each). */
-export type CredentialTrait = AwsStsTrait;
+export type CredentialTrait = AwsStsTrait | GcpWifTrait | AzureFederatedTrait | VaultJwtTrait | TokenExchangeTrait;
+
+export type CredentialTraitType = CredentialTrait['type'];
+
+/** Every credential trait type, in the order a grant exchanges them. */
+export const CREDENTIAL_TRAIT_TYPES: readonly CredentialTraitType[] = ['aws-sts', 'gcp-wif', 'azure-federated', 'vault-jwt', 'token-exchange'];
 
 /** A component picked from its file, with its credential trait: what every step after loading works on. */
 export interface ComponentTarget {
