@@ -1,6 +1,6 @@
 /** Questions the commands ask of a loaded access file. */
 import { OamError } from '../errors.ts';
-import type { AccessFile, ApprovalStep, Component, CredentialTrait, MrAuditTrait, Policy } from './model.ts';
+import { type AccessFile, type ApprovalStep, type Component, CREDENTIAL_TRAIT_TYPES, type CredentialTrait, type MrAuditTrait, type Policy } from './model.ts';
 
 /**
  * The component named by --component, e.g. `findComponent(file, 'deploy-prod')`.
@@ -32,13 +32,23 @@ export function approvalStepFor(file: AccessFile, component: Component | string)
   return file.steps.find((s) => s.component === name);
 }
 
-/** The component's one credential trait. Throws ERR_METADATA_INVALID if it has none (a validated file always has one). */
+/**
+ * The component's credential traits in exchange order (CREDENTIAL_TRAIT_TYPES).
+ * Throws ERR_METADATA_INVALID if it has none (a validated file always has one).
+ */
+export function credentialTraitsOf(component: Component): CredentialTrait[] {
+  const traits = component.traits.filter((t): t is CredentialTrait => (CREDENTIAL_TRAIT_TYPES as readonly string[]).includes(t.type));
+  if (traits.length === 0) {
+    throw new OamError('ERR_METADATA_INVALID', `component ${JSON.stringify(component.name)} has no credential trait`, {
+      hint: `add a credential trait (${CREDENTIAL_TRAIT_TYPES.join(', ')}) to the component`,
+    });
+  }
+  return traits.sort((a, b) => CREDENTIAL_TRAIT_TYPES.indexOf(a.type) - CREDENTIAL_TRAIT_TYPES.indexOf(b.type));
+}
+
+/** The component's first credential trait (the only one of most components). */
 export function credentialTraitOf(component: Component): CredentialTrait {
-  const trait = component.traits.find((t): t is CredentialTrait => t.type === 'aws-sts');
-  if (trait) return trait;
-  throw new OamError('ERR_METADATA_INVALID', `component ${JSON.stringify(component.name)} has no credential trait`, {
-    hint: 'add an aws-sts trait to the component',
-  });
+  return credentialTraitsOf(component)[0]!;
 }
 
 /** The component's mr-audit trait, or undefined. */

@@ -137,11 +137,12 @@ export type CredentialTraitType = CredentialTrait['type'];
 /** Every credential trait type, in the order a grant exchanges them. */
 export const CREDENTIAL_TRAIT_TYPES: readonly CredentialTraitType[] = ['aws-sts', 'gcp-wif', 'azure-federated', 'vault-jwt', 'token-exchange'];
 
-/** A component picked from its file, with its credential trait: what every step after loading works on. */
+/** A component picked from its file, with its credential traits: what every step after loading works on. */
 export interface ComponentTarget {
   readonly file: AccessFile;
   readonly component: Component;
-  readonly trait: CredentialTrait;
+  /** One or more, of different types, in exchange order: granted together or not at all. */
+  readonly traits: readonly CredentialTrait[];
 }
 
 export type Policy = GitlabConditionsPolicy | CredentialLimitsPolicy;

@@ -6,7 +6,8 @@
 import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { OamError } from '../errors.ts';
-import type { RequestedAccess } from '../providers/requested-access.ts';
+import { CREDENTIAL_TRAIT_TYPES, type CredentialTraitType } from '../access-file/model.ts';
+import type { RequestedAccess, RequestedCredential } from '../providers/requested-access.ts';
 import type { WorkspacePath } from '../lib/workspace-path.ts';
 import { checkOutDirPath, describeFsError, isNotFound, locateOutDir, readSmallFile, UnsafeFileError, writeOutFile } from './safe-files.ts';
 
@@ -81,21 +82,44 @@ function parseJson(text: string, path: string): Record<string, unknown> {
   return value;
 }
 
+function optionalDuration(record: Record<string, unknown>, name: string, path: string): number | undefined {
+  const value = record[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value)) throw invalid(path, `field ${name} is not an integer`);
+  return value;
+}
+
+function parseRequestedCredential(value: unknown, path: string, i: number): RequestedCredential {
+  const where = `requested.credentials[${i}]`;
+  if (!isRecord(value)) throw invalid(path, `field ${where} is not an object`);
+  const provider = value.provider;
+  if (typeof provider !== 'string' || !(CREDENTIAL_TRAIT_TYPES as readonly string[]).includes(provider)) {
+    throw invalid(path, `field ${where}.provider ${JSON.stringify(provider)} is not supported`);
+  }
+  const region = value.region;
+  if (region !== undefined && typeof region !== 'string') throw invalid(path, `field ${where}.region is not a string`);
+  const durationSeconds = optionalDuration(value, 'durationSeconds', path);
+  return {
+    provider: provider as CredentialTraitType,
+    identity: stringField(value, 'identity', path),
+    ...(region === undefined ? {} : { region }),
+    ...(durationSeconds === undefined ? {} : { durationSeconds }),
+    scopeDigest: stringField(value, 'scopeDigest', path),
+    scopeSummary: stringField(value, 'scopeSummary', path),
+  };
+}
+
 function parseRequested(value: unknown, path: string): RequestedAccess {
   if (!isRecord(value)) throw invalid(path, 'field requested is missing or not an object');
-  const durationSeconds = value.durationSeconds;
-  if (typeof durationSeconds !== 'number' || !Number.isInteger(durationSeconds)) {
-    throw invalid(path, 'field requested.durationSeconds is not an integer');
+  const credentials = value.credentials;
+  if (!Array.isArray(credentials) || credentials.length === 0 || credentials.length > CREDENTIAL_TRAIT_TYPES.length) {
+    throw invalid(path, 'field requested.credentials is not a list of 1 to 5 credentials');
   }
-  if (value.provider !== 'aws-sts') throw invalid(path, `field requested.provider ${JSON.stringify(value.provider)} is not supported`);
-  const region = value.region;
-  if (region !== undefined && typeof region !== 'string') throw invalid(path, 'field requested.region is not a string');
+  const durationSeconds = optionalDuration(value, 'durationSeconds', path);
   return {
     component: stringField(value, 'component', path),
-    provider: 'aws-sts',
-    roleArn: stringField(value, 'roleArn', path),
-    ...(region === undefined ? {} : { region }),
-    durationSeconds,
+    credentials: credentials.map((c, i) => parseRequestedCredential(c, path, i)),
+    ...(durationSeconds === undefined ? {} : { durationSeconds }),
     scopeDigest: stringField(value, 'scopeDigest', path),
     scopeSummary: stringField(value, 'scopeSummary', path),
   };

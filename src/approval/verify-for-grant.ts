@@ -54,7 +54,7 @@ export interface ApprovalOutcome {
 export interface VerifyApprovalsInput {
   readonly file: AccessFile;
   readonly component: Component;
-  readonly trait: CredentialTrait;
+  readonly traits: readonly CredentialTrait[];
   readonly step: ApprovalStep | undefined;
   /** The grant job's own verified token: the bindings are checked against it. */
   readonly own: VerifiedToken;
@@ -136,7 +136,7 @@ export function partialOutcomeOf(error: unknown): PartialOutcome | undefined {
  * and {@link partialOutcomeOf} the error tells what had been verified by then.
  *
  * @example
- * const outcome = await verifyApprovalsForGrant({ file, component, trait, step: approvalStepFor(file, component), own, outDir, verifier, lookups, now });
+ * const outcome = await verifyApprovalsForGrant({ file, component, traits, step: approvalStepFor(file, component), own, outDir, verifier, lookups, now });
  */
 export async function verifyApprovalsForGrant(input: VerifyApprovalsInput): Promise<ApprovalOutcome> {
   const { step, component } = input;

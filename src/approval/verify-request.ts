@@ -28,10 +28,17 @@ function tampered(path: string, what: string): OamError {
 /** The fields of what is requested that an approver approved, compared one by one for a precise message. */
 export function compareRequested(path: string, recorded: RequestedAccess, actual: RequestedAccess): void {
   if (recorded.component !== actual.component) throw tampered(path, 'requested.component');
-  if (recorded.provider !== actual.provider) throw tampered(path, 'requested.provider');
-  if (recorded.roleArn !== actual.roleArn) throw tampered(path, 'requested.roleArn');
-  if ((recorded.region ?? '') !== (actual.region ?? '')) throw tampered(path, 'requested.region');
-  if (recorded.durationSeconds !== actual.durationSeconds) throw tampered(path, 'requested.durationSeconds');
+  if (recorded.credentials.length !== actual.credentials.length) throw tampered(path, 'requested.credentials');
+  actual.credentials.forEach((want, i) => {
+    const got = recorded.credentials[i]!;
+    const field = (name: string) => (actual.credentials.length === 1 ? `requested.${name}` : `requested.credentials[${i}].${name}`);
+    if (got.provider !== want.provider) throw tampered(path, field('provider'));
+    // Named roleArn for AWS, as approvers and the docs know it.
+    if (got.identity !== want.identity) throw tampered(path, field(want.provider === 'aws-sts' ? 'roleArn' : 'identity'));
+    if ((got.region ?? '') !== (want.region ?? '')) throw tampered(path, field('region'));
+    if (got.durationSeconds !== want.durationSeconds) throw tampered(path, field('durationSeconds'));
+    if (got.scopeDigest !== want.scopeDigest) throw tampered(path, field('scopeDigest'));
+  });
   if (recorded.scopeDigest !== actual.scopeDigest) throw tampered(path, 'requested.scopeDigest');
 }
 
@@ -60,7 +67,7 @@ export async function verifyRequest(
   const token = await verifyEvidenceToken(verifier, evidence.token, path);
   checkBinding(token.claims, own.claims, path);
   checkComponentAudience(token.claims, target.component.name, path);
-  const requested = describeRequestedAccess(target.component, target.trait);
+  const requested = describeRequestedAccess(target.component, target.traits);
   if (evidence.accessFileDigest !== target.file.digest) throw tampered(path, 'accessFileDigest');
   compareRequested(path, evidence.requested, requested);
   return { path, evidence, token, requested };

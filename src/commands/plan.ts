@@ -18,16 +18,18 @@ const SHOWN_CLAIMS = ['iss', 'sub', 'aud', 'project_path', 'ref', 'ref_type', 'r
 export async function runPlan(deps: Deps): Promise<number> {
   const { options, log } = deps;
   const target = await loadTarget(deps);
-  const access = describeRequestedAccess(target.component, target.trait);
+  const access = describeRequestedAccess(target.component, target.traits);
   const step = approvalStepFor(target.file, target.component);
+  // The first trait's token decides conditions, as in grant.
+  const first = target.grants[0]!;
   let token: VerifiedToken | undefined;
-  if (deps.env[options.tokenVar]?.trim()) {
-    const raw = readTokenVariable(deps.env, options.tokenVar, target.audience);
-    token = await target.verifier.verify(raw, { audience: target.audience, purpose: 'exchange', source: options.tokenVar });
+  if (deps.env[first.tokenVar]?.trim()) {
+    const raw = readTokenVariable(deps.env, first.tokenVar, first.audience);
+    token = await target.verifier.verify(raw, { audience: first.audience, purpose: 'exchange', source: first.tokenVar });
   } else {
-    log.warn(`${options.tokenVar} is not set: conditions are listed, not evaluated`);
+    log.warn(`${first.tokenVar} is not set: conditions are listed, not evaluated`);
   }
-  const decision: Decision | undefined = token ? evaluatePolicies(target.file, target.component, target.trait, token.claims) : undefined;
+  const decision: Decision | undefined = token ? evaluatePolicies(target.file, target.component, target.traits, token.claims) : undefined;
 
   if (options.json) {
     deps.out(
@@ -35,11 +37,10 @@ export async function runPlan(deps: Deps): Promise<number> {
         {
           component: target.component.name,
           access,
-          audience: target.audience,
+          tokens: target.grants.map((g) => ({ provider: g.trait.type, variable: g.tokenVar, audience: g.audience, exportPrefix: g.trait.exportPrefix })),
           claims: token ? Object.fromEntries(SHOWN_CLAIMS.map((c) => [c, token.claims.raw[c] ?? null])) : null,
           decision: decision ?? null,
           approval: step ?? null,
-          exportPrefix: target.trait.exportPrefix,
         },
         null,
         2,
@@ -50,10 +51,16 @@ export async function runPlan(deps: Deps): Promise<number> {
 
   const lines: string[] = [];
   lines.push(`component   ${target.component.name}${target.component.environment ? ` (environment ${target.component.environment})` : ''}`);
-  lines.push(`role        ${access.roleArn}${access.region ? ` in ${access.region}` : ''}`);
-  lines.push(`duration    ${formatDuration(access.durationSeconds)}`);
+  for (const [i, c] of access.credentials.entries()) {
+    const grant = target.grants[i]!;
+    const label = c.provider === 'aws-sts' ? 'role' : 'identity';
+    lines.push(`${c.provider.padEnd(12)}${label} ${c.identity}${c.region ? ` in ${c.region}` : ''}`);
+    if (c.durationSeconds !== undefined) lines.push(`            duration ${formatDuration(c.durationSeconds)}`);
+    if (access.credentials.length > 1) lines.push(`            scope ${c.scopeSummary}`);
+    lines.push(`            token ${grant.tokenVar} with audience ${grant.audience}`);
+  }
+  if (access.durationSeconds !== undefined) lines.push(`duration    ${formatDuration(access.durationSeconds)}`);
   lines.push(`scope       ${access.scopeSummary} (sha256 ${access.scopeDigest.slice(0, 12)})`);
-  lines.push(`audience    ${target.audience}`);
   if (token) {
     lines.push('claims');
     for (const claim of SHOWN_CLAIMS) {

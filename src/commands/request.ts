@@ -28,7 +28,7 @@ export async function runRequest(deps: CommandDeps): Promise<number> {
   // Evidence the grant would refuse is refused here, where the cause is plain.
   checkComponentAudience(own.claims, target.component.name, options.evidenceTokenVar);
   const step = approvalStepFor(target.file, target.component);
-  const requested = describeRequestedAccess(target.component, target.trait);
+  const requested = describeRequestedAccess(target.component, target.traits);
   const api = gitlabApiOf(deps, target.file.gitlab);
   // Where the job runs: in a fork MR pipeline run in the parent project, job_project_id (project_id names the fork).
   const jobProjectId = own.claims.raw.job_project_id;
@@ -49,7 +49,7 @@ export async function runRequest(deps: CommandDeps): Promise<number> {
   let matched: string[] = [];
   try {
     await log.section('conditions', () => {
-      const decision = evaluatePolicies(target.file, target.component, target.trait, own.claims, { checkComponentEnvironment: false });
+      const decision = evaluatePolicies(target.file, target.component, target.traits, own.claims, { checkComponentEnvironment: false });
       for (const r of decision.results) log.info(`${r.ok ? 'pass' : 'FAIL'} ${r.name}`);
       assertAllowed(decision, target.file);
       matched = decision.results.map((r) => r.name);
@@ -78,7 +78,8 @@ export async function runRequest(deps: CommandDeps): Promise<number> {
       accessFileDigest: target.file.digest,
       createdAt: fromIat(own.claims).toISOString(),
     });
-    log.info(`${written}: ${requested.roleArn} for ${formatDuration(requested.durationSeconds)}, scope ${requested.scopeSummary} (digest ${requested.scopeDigest.slice(0, 12)})`);
+    const lifetime = requested.durationSeconds !== undefined ? ` for ${formatDuration(requested.durationSeconds)}` : '';
+    log.info(`${written}: ${requested.credentials.map((c) => c.identity).join(', ')}${lifetime}, scope ${requested.scopeSummary} (digest ${requested.scopeDigest.slice(0, 12)})`);
     return written;
   });
 

@@ -28,6 +28,17 @@ export function prefixVariables(variables: readonly (readonly [string, string])[
 }
 
 /** Renders the file's text, refusing anything GitLab would reject or alter. Messages name keys, never values. */
+/**
+ * The limits that names alone decide (how many, valid, distinct), checked
+ * before any credential exists; sizes are checked again once values are known.
+ */
+export function checkDotenvNames(names: readonly string[], file = 'the dotenv file'): void {
+  renderDotenv(
+    names.map((name) => [name, 'x'] as const),
+    file,
+  );
+}
+
 export function renderDotenv(variables: readonly (readonly [string, string])[], file = 'the dotenv file'): string {
   if (variables.length > DOTENV_MAX_VARIABLES) {
     throw exportError(`${file}: ${variables.length} variables exceed GitLab's default limit of ${DOTENV_MAX_VARIABLES}`, 'export fewer variables');

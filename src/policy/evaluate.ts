@@ -4,7 +4,7 @@
  * check says what it compared, so `plan` can explain and a denial can name
  * the policy, the claim, the value seen and the value expected.
  */
-import type { AccessFile, AwsStsTrait, Component, Policy } from '../access-file/model.ts';
+import type { AccessFile, Component, CredentialTrait, Policy } from '../access-file/model.ts';
 import { matchesRefGlob } from '../access-file/glob.ts';
 import type { GitlabClaims } from '../token/claims.ts';
 import { OamError } from '../errors.ts';
@@ -70,17 +70,15 @@ function conditionChecks(policy: Extract<Policy, { type: 'gitlab-conditions' }>,
   return checks;
 }
 
-function limitChecks(policy: Extract<Policy, { type: 'credential-limits' }>, trait: AwsStsTrait): Check[] {
-  if (policy.maxDurationSeconds === undefined) return [];
-  return [
-    {
-      field: 'maxDurationSeconds',
-      claim: 'durationSeconds',
-      expected: `at most ${policy.maxDurationSeconds}`,
-      actual: String(trait.durationSeconds),
-      ok: trait.durationSeconds <= policy.maxDurationSeconds,
-    },
-  ];
+/** The file's lifetime of each trait that sets one, against the cap (Vault's TTL is capped at the exchange). */
+function limitChecks(policy: Extract<Policy, { type: 'credential-limits' }>, traits: readonly CredentialTrait[]): Check[] {
+  const max = policy.maxDurationSeconds;
+  if (max === undefined) return [];
+  return traits.flatMap((trait): Check[] => {
+    const duration = trait.type === 'aws-sts' || (trait.type === 'gcp-wif' && trait.serviceAccount) ? trait.durationSeconds : undefined;
+    if (duration === undefined) return [];
+    return [{ field: 'maxDurationSeconds', claim: `${trait.type} durationSeconds`, expected: `at most ${max}`, actual: String(duration), ok: duration <= max }];
+  });
 }
 
 function result(name: string, type: PolicyResult['type'], pointer: string, checks: Check[]): PolicyResult {
@@ -95,7 +93,13 @@ export interface EvaluateOptions {
   readonly checkComponentEnvironment?: boolean;
 }
 
-export function evaluatePolicies(file: AccessFile, component: Component, trait: AwsStsTrait, claims: GitlabClaims, options: EvaluateOptions = {}): Decision {
+export function evaluatePolicies(
+  file: AccessFile,
+  component: Component,
+  traits: readonly CredentialTrait[],
+  claims: GitlabClaims,
+  options: EvaluateOptions = {},
+): Decision {
   const results: PolicyResult[] = [];
   const skipped: string[] = [];
   if (component.environment !== undefined && options.checkComponentEnvironment !== false) {
@@ -110,7 +114,7 @@ export function evaluatePolicies(file: AccessFile, component: Component, trait: 
       skipped.push(policy.name);
       continue;
     }
-    const checks = policy.type === 'gitlab-conditions' ? conditionChecks(policy, claims) : limitChecks(policy, trait);
+    const checks = policy.type === 'gitlab-conditions' ? conditionChecks(policy, claims) : limitChecks(policy, traits);
     results.push(result(policy.name, policy.type, policy.pointer, checks));
   }
   return { allowed: results.every((r) => r.ok), results, skipped };
@@ -132,7 +136,16 @@ export function assertAllowed(decision: Decision, file: AccessFile): void {
   throw new OamError('ERR_POLICY_DENIED', `${label} denies: ${what}${where}`, {
     hint:
       failing.type === 'credential-limits'
-        ? 'lower durationSeconds in the aws-sts trait, or raise the cap'
+        ? 'lower durationSeconds in the trait, or raise the cap'
         : 'run this job where the conditions hold (e.g. a protected branch), or change the policy in a reviewed merge request',
   });
+}
+
+/** The shortest maxDurationSeconds of the credential-limits that apply to the component, if any: the cap on lifetimes the file does not set. */
+export function durationCapFor(file: AccessFile, component: Component): number | undefined {
+  const caps = file.policies
+    .filter((p): p is Extract<Policy, { type: 'credential-limits' }> => p.type === 'credential-limits' && appliesTo(p, component))
+    .map((p) => p.maxDurationSeconds)
+    .filter((m): m is number => m !== undefined);
+  return caps.length > 0 ? Math.min(...caps) : undefined;
 }

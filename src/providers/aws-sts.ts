@@ -117,7 +117,7 @@ function permanentHint(code: string, input: ExchangeInput<AwsStsTrait>): string 
 
 export const awsStsProvider: CredentialProvider<AwsStsTrait> = {
   type: 'aws-sts',
-  defaultAudience: 'sts.amazonaws.com',
+  defaultAudience: () => 'sts.amazonaws.com',
 
   async exchange(input: ExchangeInput<AwsStsTrait>): Promise<IssuedCredentials> {
     const { trait, token, sessionName, env, log } = input;

@@ -1,12 +1,17 @@
 import type { CredentialTrait } from '../access-file/model.ts';
+import { OamError } from '../errors.ts';
 import { awsStsProvider } from './aws-sts.ts';
 import type { CredentialProvider } from './types.ts';
 
+type Registry = { readonly [K in CredentialTrait['type']]?: CredentialProvider<Extract<CredentialTrait, { type: K }>> };
+
 /** Providers keyed by trait type; adding a cloud means adding one entry here. */
-const PROVIDERS: { readonly [K in CredentialTrait['type']]: CredentialProvider<Extract<CredentialTrait, { type: K }>> } = {
+const PROVIDERS: Registry = {
   'aws-sts': awsStsProvider,
 };
 
 export function providerFor<T extends CredentialTrait>(trait: T): CredentialProvider<T> {
-  return PROVIDERS[trait.type as CredentialTrait['type']] as unknown as CredentialProvider<T>;
+  const provider = PROVIDERS[trait.type as CredentialTrait['type']];
+  if (!provider) throw new OamError('ERR_METADATA_INVALID', `trait type ${trait.type} has no provider in this build`);
+  return provider as unknown as CredentialProvider<T>;
 }

@@ -45,7 +45,12 @@ export interface AuditRecord {
     readonly approvalLatencySeconds?: number;
     readonly exchangeDurationMs?: number;
   };
-  readonly grant?: { readonly roleArn?: string; readonly identity?: string; readonly sessionName?: string; readonly expiresAt: string; readonly scopeDigest?: string };
+  readonly grant?: {
+    readonly credentials: readonly { readonly provider: string; readonly identity: string; readonly sessionName?: string; readonly expiresAt: string }[];
+    /** The earliest expiry. */
+    readonly expiresAt: string;
+    readonly scopeDigest?: string;
+  };
 }
 
 /** Seconds from the request to the approval that made the quorum (or the last one, short of it). */
@@ -121,10 +126,14 @@ export function buildAuditRecord(state: ReportState, now: Date): AuditRecord {
     ...(o.kind === 'granted'
       ? {
           grant: {
-            ...(state.requested ? { roleArn: state.requested.roleArn, scopeDigest: state.requested.scopeDigest } : {}),
-            ...(o.identity ? { identity: o.identity } : {}),
-            ...(o.sessionName ? { sessionName: o.sessionName } : {}),
+            credentials: o.credentials.map((c) => ({
+              provider: c.provider,
+              identity: c.identity,
+              ...(c.sessionName ? { sessionName: c.sessionName } : {}),
+              expiresAt: c.expiresAt.toISOString(),
+            })),
             expiresAt: o.expiresAt.toISOString(),
+            ...(state.requested ? { scopeDigest: state.requested.scopeDigest } : {}),
           },
         }
       : {}),

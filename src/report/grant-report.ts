@@ -11,10 +11,9 @@ import { type ApprovalOutcome, partialOutcomeOf } from '../approval/verify-for-g
 import { isOamError } from '../errors.ts';
 import type { Decision } from '../policy/evaluate.ts';
 import { describeRequestedAccess } from '../providers/requested-access.ts';
-import type { IssuedCredentials } from '../providers/types.ts';
 import type { VerifiedToken } from '../token/types.ts';
 import { buildReportState } from './build-state.ts';
-import { jobRefOf, personOf } from './report-state.ts';
+import { type GrantedCredential, jobRefOf, personOf } from './report-state.ts';
 import { type ReportEventResult, reportEvent } from './report-event.ts';
 
 export interface GrantReportInput {
@@ -22,7 +21,7 @@ export interface GrantReportInput {
   readonly token: VerifiedToken;
   readonly decision: Decision | undefined;
   readonly approvals: ApprovalOutcome | undefined;
-  readonly credentials: Pick<IssuedCredentials, 'expiresAt' | 'identity' | 'sessionName'>;
+  readonly credentials: readonly GrantedCredential[];
   readonly exchangeMs: number;
 }
 
@@ -45,7 +44,7 @@ export async function reportGrant(deps: CommandDeps, input: GrantReportInput): P
     component: target.component.name,
     own: token,
     serverUrl: target.file.gitlab.url,
-    requested: describeRequestedAccess(target.component, target.trait),
+    requested: describeRequestedAccess(target.component, target.traits),
     accessFileDigest: target.file.digest,
     step: approvals?.step,
     request: approvals?.request,
@@ -56,9 +55,8 @@ export async function reportGrant(deps: CommandDeps, input: GrantReportInput): P
       actor: personOf(token.claims),
       job: jobRefOf(target.file.gitlab.url, token.claims),
       at: deps.now(),
-      expiresAt: credentials.expiresAt,
-      sessionName: credentials.sessionName,
-      identity: credentials.identity,
+      expiresAt: new Date(Math.min(...credentials.map((c) => c.expiresAt.getTime()))),
+      credentials,
       exchangeMs: input.exchangeMs,
     },
   });
@@ -78,7 +76,7 @@ export async function reportGrantDenied(deps: CommandDeps, target: ComponentTarg
     component: target.component.name,
     own: token,
     serverUrl: target.file.gitlab.url,
-    requested: describeRequestedAccess(target.component, target.trait),
+    requested: describeRequestedAccess(target.component, target.traits),
     accessFileDigest: target.file.digest,
     step: approvalStepFor(target.file, target.component),
     request: partial?.request,

@@ -16,7 +16,8 @@ function labelValue(text: string): string {
 }
 
 export function renderMetrics(state: ReportState): string {
-  const labels = `{component="${labelValue(state.component)}"}`;
+  const providers = state.requested?.credentials.map((c) => c.provider).join(',');
+  const labels = `{component="${labelValue(state.component)}"${providers ? `,providers="${labelValue(providers)}"` : ''}}`;
   const lines: string[] = [];
   const gauge = (name: string, help: string, value: number | undefined): void => {
     if (value === undefined || !Number.isFinite(value)) return;

@@ -68,10 +68,18 @@ export function renderNote(state: ReportState, notices: readonly string[] = []):
   lines.push(`| Component | ${e(state.component)} |`);
   const r = state.requested;
   if (r) {
-    lines.push(`| Role | ${codeOrEscaped(r.roleArn)}${r.region ? ` (${codeOrEscaped(r.region)})` : ''} |`);
+    const several = r.credentials.length > 1;
+    for (const c of r.credentials) {
+      // One AWS role reads as before; several credentials are told apart by provider.
+      const label = several ? e(c.provider) : c.provider === 'aws-sts' ? 'Role' : 'Identity';
+      const where = c.region ? ` (${codeOrEscaped(c.region)})` : '';
+      const scope = several ? ` · ${e(c.scopeSummary)}${c.durationSeconds !== undefined ? ` · ${formatDuration(c.durationSeconds)}` : ''}` : '';
+      lines.push(`| ${label} | ${codeOrEscaped(c.identity)}${where}${scope} |`);
+    }
     lines.push(`| Scope | ${e(r.scopeSummary)} · digest ${codeOrEscaped(r.scopeDigest.slice(0, 12))} |`);
-    const expiry = state.outcome.kind === 'granted' ? `, expires ${formatTime(state.outcome.expiresAt)}` : '';
-    lines.push(`| Duration | ${formatDuration(r.durationSeconds)}${expiry} |`);
+    const expiry = state.outcome.kind === 'granted' ? `expires ${formatTime(state.outcome.expiresAt)}` : '';
+    const duration = r.durationSeconds !== undefined ? formatDuration(r.durationSeconds) : '';
+    if (duration || expiry) lines.push(`| Duration | ${[duration, expiry].filter(Boolean).join(', ')} |`);
   }
   const where = [
     `pipeline ${e(state.pipelineId)}`,
@@ -93,7 +101,8 @@ export function renderNote(state: ReportState, notices: readonly string[] = []):
   const o = state.outcome;
   if (o.kind === 'granted') {
     lines.push(`| Granted | by ${job(o.job)} at ${formatTime(o.at)}, exchange took ${o.exchangeMs} ms |`);
-    if (o.sessionName) lines.push(`| Session | ${codeOrEscaped(o.sessionName)} |`);
+    const sessions = o.credentials.map((c) => c.sessionName).filter((name) => name !== '');
+    if (sessions.length > 0) lines.push(`| Session | ${sessions.map(codeOrEscaped).join(', ')} |`);
   }
   if (o.kind === 'denied') {
     lines.push(`| Denied | ${person(o.actor)} in ${job(o.job)} at ${formatTime(o.at)}: ${e(o.message)} |`);
@@ -113,7 +122,10 @@ export function renderNote(state: ReportState, notices: readonly string[] = []):
 export function renderSummary(state: ReportState): string {
   const lines: string[] = [`oam-grant ${state.component}, pipeline ${state.pipelineId}: ${state.outcome.kind}`];
   const r = state.requested;
-  if (r) lines.push(`  role ${r.roleArn}, ${formatDuration(r.durationSeconds)}, scope ${r.scopeSummary} (digest ${r.scopeDigest.slice(0, 12)})`);
+  if (r) {
+    const duration = r.durationSeconds !== undefined ? `, ${formatDuration(r.durationSeconds)}` : '';
+    lines.push(`  ${r.credentials.map((c) => `${c.provider} ${c.identity}`).join(', ')}${duration}, scope ${r.scopeSummary} (digest ${r.scopeDigest.slice(0, 12)})`);
+  }
   if (state.request) lines.push(`  requested by ${state.request.requester.login} in job ${state.request.job.id} at ${formatTime(state.request.at)}`);
   for (const a of state.approvals) {
     lines.push(`  approved by ${a.approver.login} (${a.via}) in job ${a.job.id} at ${formatTime(a.at)}${a.reason ? `: ${JSON.stringify(a.reason)}` : ''}`);

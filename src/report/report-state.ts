@@ -4,6 +4,7 @@
  * record never depend on an earlier job's post having succeeded.
  */
 import type { ErrorCode } from '../errors.ts';
+import type { CredentialTraitType } from '../access-file/model.ts';
 import type { RequestedAccess } from '../providers/requested-access.ts';
 import type { GitlabClaims } from '../token/claims.ts';
 
@@ -53,11 +54,19 @@ export type Outcome =
       readonly actor: Person;
       readonly job: JobRef;
       readonly at: Date;
+      /** The earliest expiry of the credentials issued. */
       readonly expiresAt: Date;
-      readonly sessionName?: string;
-      readonly identity?: string;
+      readonly credentials: readonly GrantedCredential[];
       readonly exchangeMs: number;
     };
+
+/** One credential a grant issued, as the note and the audit record name it: never a secret. */
+export interface GrantedCredential {
+  readonly provider: CredentialTraitType;
+  readonly identity: string;
+  readonly sessionName: string;
+  readonly expiresAt: Date;
+}
 
 export interface ReportState {
   readonly component: string;

@@ -337,7 +337,8 @@ describe('hostile input', () => {
       '              Statement: {Effect: Allow, Action: "*", Resource: "*", __proto__: {polluted: true}}\n';
     const file = parseAccessFile(open, 'proto.yaml');
     const trait = credentialTraitOf(file.components[0]!);
-    assert.ok(Object.hasOwn(trait.sessionPolicy?.Statement as object, '__proto__'));
+    assert.equal(trait.type, 'aws-sts');
+    assert.ok(trait.type === 'aws-sts' && Object.hasOwn(trait.sessionPolicy?.Statement as object, '__proto__'));
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
   });
 });

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { parseAccessFile } from '../../src/access-file/load.ts';
 import { approvalStepFor, auditTraitOf, credentialTraitOf, findComponent, policiesFor } from '../../src/access-file/lookup.ts';
 import type { Component } from '../../src/access-file/model.ts';
+import { describeCredential } from '../../src/providers/requested-access.ts';
 
 const file = parseAccessFile(
   `apiVersion: core.oam.dev/v1beta1
@@ -78,7 +79,7 @@ describe('policiesFor / approvalStepFor', () => {
 describe('credentialTraitOf / auditTraitOf', () => {
   it('picks the traits by type, wherever they are listed', () => {
     const deploy = findComponent(file, 'deploy');
-    assert.equal(credentialTraitOf(deploy).roleArn, 'arn:aws:iam::123456789012:role/deploy');
+    assert.equal(describeCredential(credentialTraitOf(deploy)).identity, 'arn:aws:iam::123456789012:role/deploy');
     assert.deepEqual(auditTraitOf(deploy), { type: 'mr-audit', required: true });
     assert.equal(auditTraitOf(findComponent(file, 'tests')), undefined);
   });

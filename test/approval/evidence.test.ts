@@ -15,7 +15,7 @@ const request = {
   kind: 'request',
   component: 'c',
   token: 'x.y.z',
-  requested: { component: 'c', provider: 'aws-sts', roleArn: 'arn:aws:iam::1:role/r', durationSeconds: 900, scopeDigest: 'd', scopeSummary: 's' },
+  requested: { component: 'c', credentials: [{ provider: 'aws-sts', identity: 'arn:aws:iam::1:role/r', durationSeconds: 900, scopeDigest: 'd', scopeSummary: 's' }], durationSeconds: 900, scopeDigest: 'd', scopeSummary: 's' },
   accessFileDigest: 'd',
   createdAt: '2026-01-01T00:00:00Z',
 } as const;

@@ -22,7 +22,7 @@ const request = {
   kind: 'request',
   component: 'deploy',
   token: 'x.y.z',
-  requested: { component: 'deploy', provider: 'aws-sts', roleArn: 'arn:aws:iam::1:role/r', durationSeconds: 900, scopeDigest: 'd', scopeSummary: 's' },
+  requested: { component: 'deploy', credentials: [{ provider: 'aws-sts', identity: 'arn:aws:iam::1:role/r', durationSeconds: 900, scopeDigest: 'd', scopeSummary: 's' }], durationSeconds: 900, scopeDigest: 'd', scopeSummary: 's' },
   accessFileDigest: 'd',
   createdAt: '2026-01-01T00:00:00Z',
 } as const;

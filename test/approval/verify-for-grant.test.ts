@@ -50,7 +50,7 @@ describe('verifyApprovalsForGrant', () => {
       kind: 'request',
       component: 'deploy-prod',
       token: await evidenceToken({ ...DEV, job_id: '800', ...claims }, iat),
-      requested: describeRequestedAccess(comp, trait),
+      requested: describeRequestedAccess(comp, [trait]),
       accessFileDigest: file.digest,
       createdAt: new Date(iat * 1000).toISOString(),
     }, dirname(outDir));
@@ -74,7 +74,7 @@ describe('verifyApprovalsForGrant', () => {
     const step = given ?? undefined;
     const file = accessFile({ components: [comp], steps: step ? [step] : [] });
     const own = await verifier.verify(await issuer.mint({ ...DEV, job_id: '1000' }), { audience: 'sts.amazonaws.com', purpose: 'exchange', source: 'OAM_ID_TOKEN' });
-    return verifyApprovalsForGrant({ file, component: comp, trait, step, own, outDir, verifier, lookups: l, now: () => new Date() });
+    return verifyApprovalsForGrant({ file, component: comp, traits: [trait], step, own, outDir, verifier, lookups: l, now: () => new Date() });
   }
 
   const approvalPath = (jobId: string) => join(outDir, 'approvals', `${jobId}.json`);
@@ -300,7 +300,7 @@ describe('verifyApprovalsForGrant', () => {
     const step = makeStep({ minApprovals: 2 });
     const file = accessFile({ components: [comp], steps: [step] });
     const own = await verifier.verify(await evidenceToken({ ...BOB, job_id: '902' }, now - 60), { audience: 'oam-grant', purpose: 'exchange', source: 'OAM_EVIDENCE_TOKEN' });
-    const request = await verifyRequest({ file, component: comp, trait }, own, outDir, verifier);
+    const request = await verifyRequest({ file, component: comp, traits: [trait] }, own, outDir, verifier);
     const visible = await verifyVisibleApprovals({ step, component: comp, own, request, outDir, verifier, lookups: lookups(), now: () => new Date() });
     assert.deepEqual(visible.approvals.map((a) => a.token.claims.user_login), ['alice']);
     assert.deepEqual(visible.skipped.map((x) => x.path), [approvalPath('901')]);

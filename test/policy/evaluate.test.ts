@@ -33,14 +33,14 @@ describe('evaluatePolicies', () => {
   for (const [name, policy, overrides, allowed] of cases) {
     it(`${allowed ? 'allows' : 'denies'}: ${name}`, () => {
       const claims = toGitlabClaims({ ...protectedMain.raw, ...overrides });
-      const decision = evaluatePolicies(accessFile({ policies: [policy] }), component(), awsTrait(), claims);
+      const decision = evaluatePolicies(accessFile({ policies: [policy] }), component(), [awsTrait()], claims);
       assert.equal(decision.allowed, allowed);
     });
   }
 
   it('skips policies for other components and names them', () => {
     const policy = conditions({ componentNames: ['other'], refProtected: true });
-    const decision = evaluatePolicies(accessFile({ policies: [policy] }), component(), awsTrait(), toGitlabClaims({ ref_protected: 'false' }));
+    const decision = evaluatePolicies(accessFile({ policies: [policy] }), component(), [awsTrait()], toGitlabClaims({ ref_protected: 'false' }));
     assert.equal(decision.allowed, true);
     assert.deepEqual(decision.skipped, ['protected-only']);
     assert.equal(decision.results.length, 0);
@@ -48,28 +48,28 @@ describe('evaluatePolicies', () => {
 
   it("checks the component's environment against the environment claim", () => {
     const c = component('deploy-prod', { environment: 'production' });
-    assert.equal(evaluatePolicies(accessFile(), c, awsTrait(), protectedMain).allowed, true);
-    assert.equal(evaluatePolicies(accessFile(), c, awsTrait(), toGitlabClaims({ environment: 'staging' })).allowed, false);
+    assert.equal(evaluatePolicies(accessFile(), c, [awsTrait()], protectedMain).allowed, true);
+    assert.equal(evaluatePolicies(accessFile(), c, [awsTrait()], toGitlabClaims({ environment: 'staging' })).allowed, false);
   });
 
   it('can leave the component environment to the grant job (request and approve run elsewhere)', () => {
     const c = component('deploy-prod', { environment: 'production' });
     const claims = toGitlabClaims({ environment: 'oam-grant' });
-    assert.equal(evaluatePolicies(accessFile(), c, awsTrait(), claims, { checkComponentEnvironment: false }).allowed, true);
-    assert.equal(evaluatePolicies(accessFile(), c, awsTrait(), claims).allowed, false);
+    assert.equal(evaluatePolicies(accessFile(), c, [awsTrait()], claims, { checkComponentEnvironment: false }).allowed, true);
+    assert.equal(evaluatePolicies(accessFile(), c, [awsTrait()], claims).allowed, false);
   });
 
   it('applies credential-limits to the requested duration', () => {
     const caps: Policy = { type: 'credential-limits', name: 'caps', pointer: '/spec/policies/0', maxDurationSeconds: 3600 };
-    assert.equal(evaluatePolicies(accessFile({ policies: [caps] }), component(), awsTrait({ durationSeconds: 3600 }), protectedMain).allowed, true);
-    assert.equal(evaluatePolicies(accessFile({ policies: [caps] }), component(), awsTrait({ durationSeconds: 7200 }), protectedMain).allowed, false);
+    assert.equal(evaluatePolicies(accessFile({ policies: [caps] }), component(), [awsTrait({ durationSeconds: 3600 })], protectedMain).allowed, true);
+    assert.equal(evaluatePolicies(accessFile({ policies: [caps] }), component(), [awsTrait({ durationSeconds: 7200 })], protectedMain).allowed, false);
   });
 });
 
 describe('assertAllowed', () => {
   it('names the policy, the claim, the value seen and the value expected, with the location', () => {
     const file = accessFile({ policies: [conditions({ refProtected: true, refs: ['main'] })] });
-    const decision = evaluatePolicies(file, component(), awsTrait(), toGitlabClaims({ ref: 'feature/x', ref_protected: 'false' }));
+    const decision = evaluatePolicies(file, component(), [awsTrait()], toGitlabClaims({ ref: 'feature/x', ref_protected: 'false' }));
     assert.throws(
       () => assertAllowed(decision, file),
       (error: unknown) => {
@@ -87,12 +87,12 @@ describe('assertAllowed', () => {
 
   it('says when a claim is absent', () => {
     const file = accessFile({ policies: [conditions({ environments: ['production'] })] });
-    const decision = evaluatePolicies(file, component(), awsTrait(), toGitlabClaims({}));
+    const decision = evaluatePolicies(file, component(), [awsTrait()], toGitlabClaims({}));
     assert.throws(() => assertAllowed(decision, file), /environment is absent, environments expects one of "production"/);
   });
 
   it('passes an allowed decision', () => {
     const file = accessFile({ policies: [conditions({ refProtected: true })] });
-    assertAllowed(evaluatePolicies(file, component(), awsTrait(), protectedMain), file);
+    assertAllowed(evaluatePolicies(file, component(), [awsTrait()], protectedMain), file);
   });
 });

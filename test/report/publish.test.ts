@@ -25,8 +25,15 @@ function state(overrides: Partial<ReportState> = {}): ReportState {
     commitSha: DEFAULT_SHA,
     requested: {
       component: 'deploy-prod',
-      provider: 'aws-sts',
-      roleArn: 'arn:aws:iam::123456789012:role/ci-deploy',
+      credentials: [
+        {
+          provider: 'aws-sts',
+          identity: 'arn:aws:iam::123456789012:role/ci-deploy',
+          durationSeconds: 900,
+          scopeDigest: 'ab'.repeat(32),
+          scopeSummary: 's3:PutObject on arn:aws:s3:::releases/*',
+        },
+      ],
       durationSeconds: 900,
       scopeDigest: 'ab'.repeat(32),
       scopeSummary: 's3:PutObject on arn:aws:s3:::releases/*',

@@ -9,8 +9,15 @@ import { claims } from '../approval/fixtures.ts';
 
 const requested = {
   component: 'deploy-prod',
-  provider: 'aws-sts' as const,
-  roleArn: 'arn:aws:iam::123456789012:role/ci-deploy',
+  credentials: [
+    {
+      provider: 'aws-sts' as const,
+      identity: 'arn:aws:iam::123456789012:role/ci-deploy',
+      durationSeconds: 900,
+      scopeDigest: 'd9f7e12ad50b'.padEnd(64, '0'),
+      scopeSummary: 's3:PutObject on arn:aws:s3:::releases/*',
+    },
+  ],
   durationSeconds: 900,
   scopeDigest: 'd9f7e12ad50b'.padEnd(64, '0'),
   scopeSummary: 's3:PutObject on arn:aws:s3:::releases/*',
@@ -41,8 +48,14 @@ const granted: ReportState['outcome'] = {
   job: { id: '1000' },
   at: new Date('2026-01-01T10:21:00Z'),
   expiresAt: new Date('2026-01-01T10:36:00Z'),
-  sessionName: 'acme.payments@p1002.j1000',
-  identity: 'arn:aws:sts::123456789012:assumed-role/ci-deploy/acme.payments@p1002.j1000',
+  credentials: [
+    {
+      provider: 'aws-sts',
+      identity: 'arn:aws:sts::123456789012:assumed-role/ci-deploy/acme.payments@p1002.j1000',
+      sessionName: 'acme.payments@p1002.j1000',
+      expiresAt: new Date('2026-01-01T10:36:00Z'),
+    },
+  ],
   exchangeMs: 120,
 };
 
@@ -117,11 +130,16 @@ describe('audit record and metrics', () => {
     // The quorum of two was reached by the second approval.
     assert.deepEqual(record.timings, { approvalLatencySeconds: 1200, exchangeDurationMs: 120 });
     assert.deepEqual(record.grant, {
-      roleArn: requested.roleArn,
-      scopeDigest: requested.scopeDigest,
-      identity: 'arn:aws:sts::123456789012:assumed-role/ci-deploy/acme.payments@p1002.j1000',
-      sessionName: 'acme.payments@p1002.j1000',
+      credentials: [
+        {
+          provider: 'aws-sts',
+          identity: 'arn:aws:sts::123456789012:assumed-role/ci-deploy/acme.payments@p1002.j1000',
+          sessionName: 'acme.payments@p1002.j1000',
+          expiresAt: '2026-01-01T10:36:00.000Z',
+        },
+      ],
       expiresAt: '2026-01-01T10:36:00.000Z',
+      scopeDigest: requested.scopeDigest,
     });
     assert.deepEqual(record.matchedPolicies, ['protected-main']);
   });
