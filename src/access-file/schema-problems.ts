@@ -19,6 +19,17 @@ export const PATTERN_PHRASES: Readonly<Record<string, string>> = {
   '^[0-9]+[smhd]$': 'must be a duration: a whole number and s, m, h or d, e.g. 30m',
   '^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$': 'must be a full GitLab path like acme/payments',
   '^[A-Za-z0-9_][A-Za-z0-9_.-]*$': 'must be a GitLab username (without @)',
+  '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$': 'must be a GUID like 00000000-0000-0000-0000-000000000001',
+  '^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$': 'must be a Vault mount path like jwt or gitlab/jwt',
+  '^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*/?$': 'must be a Vault namespace like team-a or admin/team-a',
+  '^[A-Za-z0-9_.@-]{1,128}$': 'must be a Vault role name: letters, digits, "_", ".", "@" and "-"',
+  '^[A-Za-z_][A-Za-z0-9_]*$': 'must be a variable name: letters, digits and "_", not starting with a digit',
+  '^[^\\s]+/\\.default$': 'must be one resource as <resource>/.default, e.g. https://management.azure.com/.default',
+  '^[a-z0-9][a-z0-9.-]{0,62}@[a-z0-9][a-z0-9.-]*\\.gserviceaccount\\.com$': 'must be a service account email like deployer@my-project.iam.gserviceaccount.com',
+  '^[a-z][a-z0-9-]{4,28}[a-z0-9]$': 'must be a Google Cloud project id like my-project',
+  '^https://www\\.googleapis\\.com/auth/[a-z0-9._/-]+$': 'must be a Google OAuth scope like https://www.googleapis.com/auth/cloud-platform',
+  '^projects/[0-9]{1,20}/locations/global/workloadIdentityPools/[a-z0-9-]{4,32}/providers/[a-z0-9-]{4,32}$':
+    'must be a workload identity provider name: projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<provider>',
 };
 
 const TYPE_WORDS: Readonly<Record<string, string>> = {

@@ -89,9 +89,16 @@ function optionalDuration(record: Record<string, unknown>, name: string, path: s
   return value;
 }
 
+/** Unknown fields are refused: a field this version does not compare would be a field nobody checks. */
+function onlyFields(record: Record<string, unknown>, allowed: readonly string[], where: string, path: string): void {
+  const extra = Object.keys(record).find((key) => !allowed.includes(key));
+  if (extra !== undefined) throw invalid(path, `field ${where}.${extra} is not part of the evidence format`);
+}
+
 function parseRequestedCredential(value: unknown, path: string, i: number): RequestedCredential {
   const where = `requested.credentials[${i}]`;
   if (!isRecord(value)) throw invalid(path, `field ${where} is not an object`);
+  onlyFields(value, ['provider', 'identity', 'region', 'durationSeconds', 'scopeDigest', 'scopeSummary'], where, path);
   const provider = value.provider;
   if (typeof provider !== 'string' || !(CREDENTIAL_TRAIT_TYPES as readonly string[]).includes(provider)) {
     throw invalid(path, `field ${where}.provider ${JSON.stringify(provider)} is not supported`);
@@ -111,6 +118,7 @@ function parseRequestedCredential(value: unknown, path: string, i: number): Requ
 
 function parseRequested(value: unknown, path: string): RequestedAccess {
   if (!isRecord(value)) throw invalid(path, 'field requested is missing or not an object');
+  onlyFields(value, ['component', 'credentials', 'durationSeconds', 'scopeDigest', 'scopeSummary'], 'requested', path);
   const credentials = value.credentials;
   if (!Array.isArray(credentials) || credentials.length === 0 || credentials.length > CREDENTIAL_TRAIT_TYPES.length) {
     throw invalid(path, 'field requested.credentials is not a list of 1 to 5 credentials');

@@ -6,7 +6,7 @@
  */
 import type { ComponentTarget } from '../access-file/model.ts';
 import { OamError } from '../errors.ts';
-import { describeRequestedAccess, type RequestedAccess } from '../providers/requested-access.ts';
+import { canonicalJson, describeRequestedAccess, type RequestedAccess } from '../providers/requested-access.ts';
 import type { TokenVerifier, VerifiedToken } from '../token/types.ts';
 import { checkBinding, checkComponentAudience, verifyEvidenceToken } from './checks.ts';
 import { readRequestEvidence, type RequestEvidence, requestEvidencePath } from './evidence.ts';
@@ -39,7 +39,10 @@ export function compareRequested(path: string, recorded: RequestedAccess, actual
     if (got.durationSeconds !== want.durationSeconds) throw tampered(path, field('durationSeconds'));
     if (got.scopeDigest !== want.scopeDigest) throw tampered(path, field('scopeDigest'));
   });
+  if (recorded.durationSeconds !== actual.durationSeconds) throw tampered(path, 'requested.durationSeconds');
   if (recorded.scopeDigest !== actual.scopeDigest) throw tampered(path, 'requested.scopeDigest');
+  // Whatever else differs (a summary, say): the record must be what the file gives, to the letter.
+  if (canonicalJson(recorded) !== canonicalJson(actual)) throw tampered(path, 'requested');
 }
 
 /**

@@ -124,7 +124,7 @@ export function renderSummary(state: ReportState): string {
   const r = state.requested;
   if (r) {
     const duration = r.durationSeconds !== undefined ? `, ${formatDuration(r.durationSeconds)}` : '';
-    lines.push(`  ${r.credentials.map((c) => `${c.provider} ${c.identity}`).join(', ')}${duration}, scope ${r.scopeSummary} (digest ${r.scopeDigest.slice(0, 12)})`);
+    lines.push(`  ${r.credentials.map((c) => (c.provider === 'aws-sts' ? `role ${c.identity}` : `${c.provider} ${c.identity}`)).join(', ')}${duration}, scope ${r.scopeSummary} (digest ${r.scopeDigest.slice(0, 12)})`);
   }
   if (state.request) lines.push(`  requested by ${state.request.requester.login} in job ${state.request.job.id} at ${formatTime(state.request.at)}`);
   for (const a of state.approvals) {

@@ -190,7 +190,7 @@ describe('verifyApprovalsForGrant', () => {
     await writeRequest();
     await writeApproval(ALICE, '900');
     const evidence = JSON.parse(readFileSync(requestPath(), 'utf8'));
-    evidence.requested.roleArn = 'arn:aws:iam::123456789012:role/admin';
+    evidence.requested.credentials[0].identity = 'arn:aws:iam::123456789012:role/admin';
     writeFileSync(requestPath(), JSON.stringify(evidence));
     await assert.rejects(verify(), {
       code: 'ERR_APPROVAL_INVALID',

@@ -32,7 +32,7 @@ describe('buildTrustPolicy', () => {
         },
       ],
     });
-    assert.ok(notes.some((n) => /^refProtected is checked by oam-grant only: IAM cannot see the ref_protected claim/.test(n)));
+    assert.ok(notes.some((n) => /^refProtected is checked by oam-grant only where the cloud cannot read the ref_protected claim/.test(n)));
   });
 
   it('falls back to CI_PROJECT_PATH for the project', () => {
@@ -75,7 +75,7 @@ describe('buildTrustPolicy: tags', () => {
     const { policy, warnings, notes } = build(undefined);
     assert.deepEqual(subjectsOf(policy), [`${P}:ref_type:branch:ref:main`, `${P}:ref_type:branch:ref:release/*`]);
     assert.deepEqual(warnings, []);
-    assert.ok(notes.some((n) => /sets no refTypes: the policy admits branches only/.test(n)));
+    assert.ok(notes.some((n) => /sets no refTypes: the configuration admits branches only/.test(n)));
   });
 
   const withTags = [
@@ -90,7 +90,7 @@ describe('buildTrustPolicy: tags', () => {
       const { policy, warnings } = build(refTypes);
       assert.deepEqual(subjectsOf(policy), subjects);
       assert.equal(warnings.length, 1);
-      assert.match(warnings[0]!, /^the policy admits tags matching main, release\/\* \(refTypes names tag\), and IAM cannot see ref_protected: /);
+      assert.match(warnings[0]!, /^the configuration admits tags matching main, release\/\* \(refTypes names tag\), and the cloud cannot see ref_protected: /);
       assert.match(warnings[0]!, /Settings > Repository > Protected tags/);
     });
   }
@@ -165,6 +165,6 @@ spec:
     const result = await run(', refTypes: [tag]');
     assert.equal(result.status, 0, result.stderr);
     assert.equal(JSON.parse(result.stdout).Statement[0].Condition.StringLike['gitlab.com:sub'], 'project_path:acme/payments:ref_type:tag:ref:v*');
-    assert.match(result.stderr, /^warning: the policy admits tags matching v\* .*Protected tags/m);
+    assert.match(result.stderr, /^warning: the configuration admits tags matching v\* .*Protected tags/m);
   });
 });

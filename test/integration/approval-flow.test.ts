@@ -245,7 +245,7 @@ describe('approval flow through the bundle', () => {
     assert.equal(typeof audit.timings.approvalLatencySeconds, 'number');
     assert.equal(typeof audit.timings.exchangeDurationMs, 'number');
     const metrics = readFileSync(join(p.dir, '.oam-grant/metrics.txt'), 'utf8');
-    assert.match(metrics, /^oam_grant_approval_latency_seconds\{component="deploy-prod"\} \d+$/m);
+    assert.match(metrics, /^oam_grant_approval_latency_seconds\{component="deploy-prod",providers="aws-sts"\} \d+$/m);
     assert.match(metrics, /# EOF\n$/);
     // Evidence tokens stay in the evidence files; the audit record and the note never carry them.
     assert.doesNotMatch(JSON.stringify(audit), /eyJ/);

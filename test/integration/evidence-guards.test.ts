@@ -148,20 +148,20 @@ describe('evidence checks of the hand-written-job path (through the bundle)', ()
     refused(await p.grant('alpha'), /error\[ERR_APPROVAL_INVALID\]: \.oam-grant\/alpha\/request\.json: accessFileDigest differs from the access file at this commit/);
   });
 
-  for (const [field, value, component] of [
-    ['region', 'us-east-1', 'alpha'],
-    ['scopeDigest', '0'.repeat(64), 'beta'],
-    ['roleArn', 'arn:aws:iam::123456789012:role/other', 'alpha'],
+  for (const [field, value, component, message] of [
+    ['region', 'us-east-1', 'alpha', 'region'],
+    ['scopeDigest', '0'.repeat(64), 'beta', 'scopeDigest'],
+    ['identity', 'arn:aws:iam::123456789012:role/other', 'alpha', 'roleArn'],
   ] as const) {
-    it(`refuses request.json whose requested.${field} was edited`, async () => {
+    it(`refuses request.json whose requested ${field} was edited`, async () => {
       const p = newPipeline();
       ok(await p.request(component));
       ok(await p.approve(component, '901'));
       const path = join(p.outDir(component), 'request.json');
       const request = JSON.parse(readFileSync(path, 'utf8'));
-      request.requested[field] = value;
+      request.requested.credentials[0][field] = value;
       writeFileSync(path, JSON.stringify(request));
-      refused(await p.grant(component), new RegExp(`request\\.json: requested\\.${field} differs from the access file at this commit`));
+      refused(await p.grant(component), new RegExp(`request\\.json: requested\\.${message} differs from the access file at this commit`));
       assert.deepEqual(readdirSync(p.dir).filter((f) => f.endsWith('.env')), []);
     });
   }
