@@ -4,7 +4,7 @@
  * src/approval/checks.ts with lookups answered from the case's facts. No
  * token is signed and nothing leaves the process.
  */
-import { approvalStepFor, credentialTraitOf, findComponent } from '../access-file/lookup.ts';
+import { approvalStepFor, credentialTraitsOf, findComponent } from '../access-file/lookup.ts';
 import type { AccessFile, ApprovalStep } from '../access-file/model.ts';
 import { checkEligibility, checkReason, checkSeparation, checkTimeout, checkValidFor } from '../approval/checks.ts';
 import { type ErrorCode, OamError } from '../errors.ts';
@@ -83,10 +83,10 @@ async function checkApprovals(step: ApprovalStep, component: string, scenario: S
 /** What the access file decides for the case. Throws only for a bug or an invalid file, never for a denial. */
 export async function evaluateCase(file: AccessFile, testCase: TestCase): Promise<Outcome> {
   const component = findComponent(file, testCase.component);
-  const trait = credentialTraitOf(component);
+  const traits = credentialTraitsOf(component);
   const scenario = buildScenario(file, component, testCase);
   // The request job leaves the component's environment to the grant job (see src/commands/request.ts).
-  const decision = evaluatePolicies(file, component, trait, scenario.claims, { checkComponentEnvironment: testCase.stage === 'grant' });
+  const decision = evaluatePolicies(file, component, traits, scenario.claims, { checkComponentEnvironment: testCase.stage === 'grant' });
   try {
     assertAllowed(decision, file);
     const step = testCase.stage === 'grant' ? approvalStepFor(file, component) : undefined;

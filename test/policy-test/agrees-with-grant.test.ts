@@ -83,7 +83,7 @@ describe('the runner agrees with the grant gate', () => {
       kind: 'request',
       component: component.name,
       token: await evidence(scenario.requester),
-      requested: describeRequestedAccess(component, trait),
+      requested: describeRequestedAccess(component, [trait]),
       accessFileDigest: file.digest,
       createdAt: new Date(scenario.requester.iat * 1000).toISOString(),
     }, workspaceRoot);
@@ -103,7 +103,7 @@ describe('the runner agrees with the grant gate', () => {
       await verifyApprovalsForGrant({
         file,
         component,
-        trait,
+        traits: [trait],
         step,
         own,
         outDir,
