@@ -31,3 +31,9 @@ export const STS_DEADLINE: Deadline & { readonly connectMs: number } = { connect
  * the retry budget in lib/gitlab-api.ts.
  */
 export const GITLAB_API_DEADLINE: Deadline = { attemptMs: 15_000, totalMs: 60_000 };
+
+/**
+ * One token exchange at Google STS / IAM Credentials, Entra ID, Vault or an
+ * RFC 8693 server: as for AWS STS, the service may itself wait on the issuer's keys.
+ */
+export const PROVIDER_DEADLINE: Deadline = { attemptMs: 15_000, totalMs: 40_000 };

@@ -65,6 +65,16 @@ export interface HttpGetOptions {
 
 export type HttpGet = (url: URL, options?: HttpGetOptions) => Promise<HttpResponse>;
 
+export interface HttpRequestOptions extends HttpGetOptions {
+  /** Default GET. */
+  method?: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  /** Sent as is; set content-type in `headers`. */
+  body?: string;
+}
+
+/** Any method, same contract as {@link httpGet}: a total deadline, no redirects, a bounded body. */
+export type HttpRequest = (url: URL, options?: HttpRequestOptions) => Promise<HttpResponse>;
+
 /** Callers name the URL (discovery does, with its context). */
 function timeoutError(ms: number): Error {
   const error = new Error(`no complete answer within ${ms} ms`);
@@ -80,7 +90,13 @@ function abortError(url: URL, signal: AbortSignal): Error {
 }
 
 /** GET without redirects: an issuer that redirects its keys elsewhere is refused, not followed. */
-export const httpGet: HttpGet = async (url, options = {}) => {
+export const httpGet: HttpGet = (url, options = {}) => httpRequest(url, { ...options, method: 'GET' });
+
+/**
+ * One HTTP request without redirects (a provider that redirects a token
+ * elsewhere is refused, not followed), under one total deadline.
+ */
+export const httpRequest: HttpRequest = async (url, options = {}) => {
   const { request } = url.protocol === 'https:' ? await import('node:https') : await import('node:http');
   const timeoutMs = options.timeoutMs ?? ISSUER_DEADLINE.attemptMs;
   const maxBytes = options.maxBytes ?? 1024 * 1024;
@@ -102,7 +118,10 @@ export const httpGet: HttpGet = async (url, options = {}) => {
       }
     };
     const onAbort = (): void => settle(signal ? abortError(url, signal) : new Error('aborted'));
-    const req = request(url, { method: 'GET', headers: { accept: 'application/json', 'user-agent': 'oam-grant', ...options.headers } }, (res) => {
+    const body = options.body === undefined ? undefined : Buffer.from(options.body, 'utf8');
+    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'oam-grant', ...options.headers };
+    if (body) headers['content-length'] = String(body.length);
+    const req = request(url, { method: options.method ?? 'GET', headers }, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (chunk: Buffer) => {
@@ -122,7 +141,7 @@ export const httpGet: HttpGet = async (url, options = {}) => {
     const timer = setTimeout(() => settle(timeoutError(timeoutMs)), timeoutMs);
     signal?.addEventListener('abort', onAbort, { once: true });
     req.on('error', (error) => settle(error));
-    req.end();
+    req.end(body);
   });
 };
 
