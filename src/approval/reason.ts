@@ -20,7 +20,6 @@ import {
   describePlace,
   type ReasonSource,
   reasonInComment,
-  VARIABLE_REASON_LABEL,
 } from './reason-comment.ts';
 
 /** The Run-form variable that may carry a reason where no comment does. */
@@ -162,7 +161,7 @@ export async function findApproverReason(input: FindReasonInput): Promise<Approv
         commentHint(step, place),
       );
     }
-    return { reason: checkReason(step, variable, `${REASON_VARIABLE} (${VARIABLE_REASON_LABEL})`), source: { kind: 'variable', variable: REASON_VARIABLE } };
+    return { reason: checkReason(step, variable, REASON_VARIABLE), source: { kind: 'variable', variable: REASON_VARIABLE } };
   }
 
   if (step.requireReason) {
@@ -209,7 +208,7 @@ export async function verifyRecordedReason(input: RecordedReasonInput): Promise<
       if (!step.acceptReasonVariable) {
         throw reasonError(`${path}: the reason comes from ${REASON_VARIABLE}, but step ${step.name} accepts only the approver's own comment (acceptReasonVariable: false)`, commentHint(step, lookups.commentPlace));
       }
-      return checkReason(step, input.reason, `${path} (${VARIABLE_REASON_LABEL})`);
+      return checkReason(step, input.reason, `${path} (${REASON_VARIABLE})`);
     case 'comment':
       return verifyCommentReason(input, source);
   }

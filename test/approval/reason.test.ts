@@ -105,7 +105,7 @@ describe('findApproverReason (approve job)', () => {
     assert.deepEqual(await find(required, { comments: [] }, ' OPS-77 ').result, { reason: 'OPS-77', source: { kind: 'variable', variable: 'OAM_APPROVAL_REASON' } });
     await assert.rejects(find(required, { comments: [] }, 'because').result, {
       code: 'ERR_APPROVAL_REASON',
-      message: 'OAM_APPROVAL_REASON (reason from a pipeline variable (unsigned)): the reason does not match reasonPattern "^[A-Z]+-[0-9]+" of step approve-deploy-prod',
+      message: 'OAM_APPROVAL_REASON: the reason does not match reasonPattern "^[A-Z]+-[0-9]+" of step approve-deploy-prod',
     });
   });
 

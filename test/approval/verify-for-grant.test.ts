@@ -232,7 +232,7 @@ describe('verifyApprovalsForGrant', () => {
     await writeApproval(ALICE, '900', { reason: 'because' });
     await assert.rejects(verify(step), {
       code: 'ERR_APPROVAL_REASON',
-      message: `${approvalPath('900')} (reason from a pipeline variable (unsigned)): the reason does not match reasonPattern "^[A-Z]+-[0-9]+" of step approve-deploy-prod`,
+      message: `${approvalPath('900')} (OAM_APPROVAL_REASON): the reason does not match reasonPattern "^[A-Z]+-[0-9]+" of step approve-deploy-prod`,
     });
   });
 
