@@ -60,8 +60,12 @@ describe('findApproverReason (approve job)', () => {
   });
 
   it('takes the newest of the approver\'s matching comments', async () => {
-    const comments = [note(9, 'oam-grant approve deploy-prod: OPS-9'), note(3, 'oam-grant approve deploy-prod: OPS-3'), note(7, 'oam-grant approve deploy-prod: OPS-7')];
+    const comments = [note(3, 'oam-grant approve deploy-prod: OPS-3'), note(9, 'oam-grant approve deploy-prod: OPS-9'), note(7, 'oam-grant approve deploy-prod: OPS-7')];
     assert.equal((await find(required, { comments }).result).reason, 'OPS-9');
+    // Written in the same millisecond: the later note (higher id) wins.
+    const same = at(REQUEST_IAT + 200);
+    const tied = [note(11, 'oam-grant approve deploy-prod: OPS-11', { createdAt: same }), note(12, 'oam-grant approve deploy-prod: OPS-12', { createdAt: same })];
+    assert.equal((await find(required, { comments: tied }).result).reason, 'OPS-12');
   });
 
   const missing = `${SRC}: step approve-deploy-prod requires a reason, and alice wrote no comment "oam-grant approve deploy-prod: <reason>" on merge request !7 between the request and pressing Run`;
@@ -186,6 +190,14 @@ describe('verifyRecordedReason (grant job)', () => {
       await assert.rejects(verify(facts), { code, message });
     });
   }
+
+  it("holds a re-read comment to reasonPattern (evidence pointed at the approver's earlier, refused comment)", async () => {
+    const earlier = { ...mine, body: 'oam-grant approve deploy-prod: looks fine' };
+    await assert.rejects(verify({ comments: [earlier] }, fromComment, 'looks fine'), {
+      code: 'ERR_APPROVAL_REASON',
+      message: `${where}: the reason does not match reasonPattern "^[A-Z]+-[0-9]+" of step approve-deploy-prod`,
+    });
+  });
 
   it('refuses a comment elsewhere than on this change', async () => {
     const elsewhere: ReasonSource = { ...fromComment, location: { kind: 'merge-request', projectId: '1217', iid: '8' } };
