@@ -143,7 +143,7 @@ async function main(): Promise<number> {
     if (selfApproval !== 3) return 1;
 
     // The approver gives the reason as a comment of their own on the MR, as the request note asks.
-    world.gitlab.addNote('1217', 7, { authorId: 43, body: 'Scope checked.\noam-grant approve deploy-prod: OPS-42 release 1.4' });
+    world.gitlab.addNote('1217', 7, 'Scope checked.\noam-grant approve deploy-prod: OPS-42 release 1.4', 43);
     say(bold('\n# alice comments on MR !7: "oam-grant approve deploy-prod: OPS-42 release 1.4"'));
     const approveToken = await mint({ ...alice, job_id: '9002' }, 'oam-grant');
     if (

@@ -26,7 +26,7 @@ describe("approvers' comments through the API", () => {
   it('lists every MR note across pages of 100, with author id and times', async () => {
     const base = Date.now() - 3_600_000;
     for (let i = 0; i < 230; i++) {
-      world.gitlab.addNote('1217', 7, { authorId: i % 2 === 0 ? ALICE : 42, body: `note ${i}`, createdAt: new Date(base + i * 1000).toISOString() });
+      world.gitlab.addNote('1217', 7, `note ${i}`, i % 2 === 0 ? ALICE : 42, new Date(base + i * 1000).toISOString());
     }
     const before = world.gitlab.calls.length;
     const notes = await api.listMergeRequestComments('1217', '7');
@@ -42,7 +42,7 @@ describe("approvers' comments through the API", () => {
   });
 
   it('reads one MR note by id, and undefined once it is deleted', async () => {
-    const written = world.gitlab.addNote('1217', 7, { authorId: ALICE, body: 'oam-grant approve deploy-prod: OPS-1' });
+    const written = world.gitlab.addNote('1217', 7, 'oam-grant approve deploy-prod: OPS-1', ALICE);
     assert.deepEqual(await api.getMergeRequestComment('1217', '7', written.id), {
       id: written.id,
       body: 'oam-grant approve deploy-prod: OPS-1',
@@ -58,8 +58,9 @@ describe("approvers' comments through the API", () => {
   });
 
   it('lists commit comments through discussions, and reads one again by discussion and id', async () => {
-    const written = world.gitlab.addCommitNote('1217', DEFAULT_SHA, { authorId: ALICE, body: 'oam-grant approve deploy-prod: OPS-2' });
-    world.gitlab.addCommitNote('1217', DEFAULT_SHA, { authorId: 42, body: 'nice' });
+    const discussion = world.gitlab.addCommitDiscussion('1217', DEFAULT_SHA, 'oam-grant approve deploy-prod: OPS-2', ALICE);
+    const written = { id: discussion.notes[0]?.id ?? 0, discussion_id: discussion.id };
+    world.gitlab.addCommitDiscussion('1217', DEFAULT_SHA, 'nice', 42);
     const notes = await api.listCommitDiscussionNotes('1217', DEFAULT_SHA);
     assert.deepEqual(notes.map((n) => [n.id, n.authorId, n.discussionId]), [
       [written.id, '43', written.discussion_id],

@@ -124,13 +124,16 @@ describe('the approval reason, written as a comment, through the bundle', () => 
       },
       /** A comment by `person` where the request note asks for it; returns its id. */
       comment(person: { user_id: string }, body: string, createdAt?: Date): number {
-        const note = { authorId: Number(person.user_id), body, ...(createdAt ? { createdAt: createdAt.toISOString() } : {}) };
-        return iid === undefined ? world.gitlab.addCommitNote('1217', sha, note).id : world.gitlab.addNote('1217', iid, note).id;
+        const author = Number(person.user_id);
+        const at = createdAt?.toISOString();
+        return iid === undefined
+          ? (world.gitlab.addCommitDiscussion('1217', sha, body, author, at).notes[0]?.id ?? 0)
+          : world.gitlab.addNote('1217', iid, body, author, at).id;
       },
-      /** The bodies of this pipeline's oam-grant notes (MR) or commit comments, oldest first. */
+      /** The bodies of this pipeline's oam-grant notes (on the MR, or opening a commit discussion), oldest first. */
       posted(): string[] {
         return iid === undefined
-          ? world.gitlab.commitComments('1217', sha).map((c) => c.note).filter((b) => b.startsWith(marker))
+          ? world.gitlab.commitDiscussions('1217', sha).map((d) => d.notes[0]?.body ?? '').filter((b) => b.startsWith(marker))
           : world.gitlab.notes('1217', iid).map((n) => n.body).filter((b) => b.startsWith(marker));
       },
       approvalPath: (jobId: string) => join(dir, '.oam-grant/approvals', `${jobId}.json`),
