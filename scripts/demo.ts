@@ -142,12 +142,14 @@ async function main(): Promise<number> {
     });
     if (selfApproval !== 3) return 1;
 
+    // The approver gives the reason as a comment of their own on the MR, as the request note asks.
+    world.gitlab.addNote('1217', 7, 'Scope checked.\noam-grant approve deploy-prod: OPS-42 release 1.4', 43);
+    say(bold('\n# alice comments on MR !7: "oam-grant approve deploy-prod: OPS-42 release 1.4"'));
     const approveToken = await mint({ ...alice, job_id: '9002' }, 'oam-grant');
     if (
-      (await run('alice presses Run on the approve job (manual), with a reason', ['approve', '--component', 'deploy-prod'], {
+      (await run("alice presses Run on the approve job (manual): the reason is her comment", ['approve', '--component', 'deploy-prod'], {
         OAM_EVIDENCE_TOKEN: approveToken,
         CI_JOB_ID: '9002',
-        OAM_APPROVAL_REASON: 'OPS-42 release 1.4',
       })) !== 0
     ) {
       return 1;

@@ -22,6 +22,7 @@ export const APPROVAL_DEFAULTS = {
   minApprovals: 1,
   forbid: ['requester', 'mrAuthor'] as readonly ForbiddenPerson[],
   requireReason: false,
+  acceptReasonVariable: true,
 } as const;
 
 // The shape the schema guarantees; only this module relies on it.
@@ -51,6 +52,7 @@ interface RawStep {
     forbid?: ForbiddenPerson[];
     requireReason?: boolean;
     reasonPattern?: string;
+    acceptReasonVariable?: boolean;
     validFor?: string;
   };
 }
@@ -190,6 +192,7 @@ function toStep(raw: RawStep, i: number): ApprovalStep {
     forbid: p.forbid ?? [...APPROVAL_DEFAULTS.forbid],
     requireReason: p.requireReason ?? APPROVAL_DEFAULTS.requireReason,
     ...(p.reasonPattern !== undefined ? { reasonPattern: p.reasonPattern } : {}),
+    acceptReasonVariable: p.acceptReasonVariable ?? APPROVAL_DEFAULTS.acceptReasonVariable,
     validForSeconds: parseDuration(p.validFor ?? APPROVAL_DEFAULTS.validFor),
   };
 }

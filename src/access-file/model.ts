@@ -183,8 +183,14 @@ export interface ApprovalStep {
   readonly minApprovals: number;
   /** Default [requester, mrAuthor]. */
   readonly forbid: readonly ForbiddenPerson[];
+  /** The approver must give a reason: a line `oam-grant approve <component>: <reason>` in their own comment. Default false. */
   readonly requireReason: boolean;
   readonly reasonPattern?: string;
+  /**
+   * Whether a Run-form `OAM_APPROVAL_REASON` counts where the approver wrote
+   * no comment (labelled unsigned). Default true; false: only the comment counts.
+   */
+  readonly acceptReasonVariable: boolean;
   /** approval -> grant must happen within this. Default 1h. */
   readonly validForSeconds: number;
 }

@@ -77,15 +77,16 @@ export function checkComponentAudience(evidence: GitlabClaims, component: string
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 
 /**
- * The reason is untrusted text from a CI variable: bounded, single line,
- * required and matching `reasonPattern` as the step says. Returns it trimmed.
+ * The reason is text a person typed (a line of the approver's comment, or a
+ * Run-form variable): bounded, single line, required and matching
+ * `reasonPattern` as the step says. Returns it trimmed.
  */
 export function checkReason(step: ApprovalStep, reason: string | undefined, source: string): string {
   const text = (reason ?? '').trim();
   if (text === '') {
     if (step.requireReason) {
       throw new OamError('ERR_APPROVAL_REASON', `${source}: step ${step.name} requires a reason and none was given`, {
-        hint: 'run the approve job again and set the variable OAM_APPROVAL_REASON (e.g. the ticket id) in the Run form',
+        hint: `comment "oam-grant approve ${step.component}: <reason>" (e.g. the ticket id) on the merge request yourself, then run the approve job again`,
       });
     }
     return '';
@@ -103,7 +104,7 @@ export function checkReason(step: ApprovalStep, reason: string | undefined, sour
   if (step.reasonPattern !== undefined) {
     if (!compileReasonPattern(step.reasonPattern).test(text)) {
       throw new OamError('ERR_APPROVAL_REASON', `${source}: the reason does not match reasonPattern ${JSON.stringify(step.reasonPattern)} of step ${step.name}`, {
-        hint: 'set OAM_APPROVAL_REASON to a reason in the expected form (e.g. a ticket id) and run the approve job again',
+        hint: `comment "oam-grant approve ${step.component}: <reason>" again with a reason in the expected form (e.g. a ticket id), then run the approve job again`,
       });
     }
   }

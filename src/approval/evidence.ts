@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { OamError } from '../errors.ts';
 import { CREDENTIAL_TRAIT_TYPES, type CredentialTraitType } from '../access-file/model.ts';
 import type { RequestedAccess, RequestedCredential } from '../providers/requested-access.ts';
+import type { CommentLocation, ReasonSource } from './reason-comment.ts';
 import type { WorkspacePath } from '../lib/workspace-path.ts';
 import { checkOutDirPath, describeFsError, isNotFound, locateOutDir, readSmallFile, UnsafeFileError, writeOutFile } from './safe-files.ts';
 
@@ -30,8 +31,13 @@ export interface ApprovalEvidence {
   readonly step: string;
   /** The approve job's own ID token, audience `oam-grant`: names who pressed Run. */
   readonly token: string;
-  /** OAM_APPROVAL_REASON as the approver set it; unsigned, re-checked by grant. */
+  /** The reason as checked by the approve job; unsigned, re-checked by grant. */
   readonly reason: string;
+  /**
+   * Where the reason came from: the approver's comment (which grant reads
+   * again by id and re-checks), the Run-form variable, or nowhere.
+   */
+  readonly reasonSource: ReasonSource;
   readonly createdAt: string;
 }
 
@@ -147,6 +153,51 @@ export function parseRequestEvidence(text: string, path: string): RequestEvidenc
   };
 }
 
+const IID = /^[0-9]{1,12}$/;
+const SHA = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
+const DISCUSSION_ID = /^[0-9A-Za-z]{1,64}$/;
+const PROJECT_ID = /^[0-9]{1,20}$/;
+
+function locationField(location: Record<string, unknown>, name: string, pattern: RegExp, path: string): string {
+  const value = location[name];
+  if (typeof value === 'string' && pattern.test(value)) return value;
+  const what = value === undefined ? 'is missing' : `${JSON.stringify(value).slice(0, 80)} is malformed`;
+  throw invalid(path, `field reasonSource.location.${name} ${what}`);
+}
+
+function parseCommentLocation(value: unknown, path: string): CommentLocation {
+  if (!isRecord(value)) throw invalid(path, 'field reasonSource.location is missing or not an object');
+  if (value.kind === 'merge-request') {
+    return { kind: 'merge-request', projectId: locationField(value, 'projectId', PROJECT_ID, path), iid: locationField(value, 'iid', IID, path) };
+  }
+  if (value.kind === 'commit') {
+    return {
+      kind: 'commit',
+      projectId: locationField(value, 'projectId', PROJECT_ID, path),
+      sha: locationField(value, 'sha', SHA, path),
+      discussionId: locationField(value, 'discussionId', DISCUSSION_ID, path),
+    };
+  }
+  throw invalid(path, `field reasonSource.location.kind ${JSON.stringify(value.kind)} is not merge-request or commit`);
+}
+
+function parseReasonSource(value: unknown, path: string): ReasonSource {
+  if (!isRecord(value)) throw invalid(path, 'field reasonSource is missing or not an object');
+  switch (value.kind) {
+    case 'none':
+      return { kind: 'none' };
+    case 'variable':
+      return { kind: 'variable', variable: stringField(value, 'variable', path, 128) };
+    case 'comment': {
+      const noteId = value.noteId;
+      if (typeof noteId !== 'number' || !Number.isSafeInteger(noteId) || noteId <= 0) throw invalid(path, 'field reasonSource.noteId is not a note id');
+      return { kind: 'comment', noteId, location: parseCommentLocation(value.location, path), createdAt: stringField(value, 'createdAt', path, 64) };
+    }
+    default:
+      throw invalid(path, `field reasonSource.kind ${JSON.stringify(value.kind)} is not comment, variable or none`);
+  }
+}
+
 export function parseApprovalEvidence(text: string, path: string): ApprovalEvidence {
   const record = parseJson(text, path);
   if (record.kind !== 'approval') throw invalid(path, `kind ${JSON.stringify(record.kind)} is not "approval"`);
@@ -157,6 +208,7 @@ export function parseApprovalEvidence(text: string, path: string): ApprovalEvide
     step: stringField(record, 'step', path),
     token: stringField(record, 'token', path),
     reason: stringField(record, 'reason', path),
+    reasonSource: parseReasonSource(record.reasonSource, path),
     createdAt: stringField(record, 'createdAt', path),
   };
 }

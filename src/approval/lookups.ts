@@ -5,8 +5,9 @@
  * Without an API client every lookup reports `unavailable`, and the checks
  * that need it fail closed (design.md, section 3).
  */
-import type { GitlabApi, GitlabMember, GitlabUserRef } from '../lib/gitlab-api.ts';
+import type { GitlabApi, GitlabComment, GitlabMember, GitlabUserRef } from '../lib/gitlab-api.ts';
 import type { MergeRequestRef, MergeRequestScope } from './merge-requests.ts';
+import type { CommentLocation, CommentPlace } from './reason-comment.ts';
 
 export type Lookup<T> =
   | { readonly ok: true; readonly value: T }
@@ -35,6 +36,14 @@ export interface ApprovalLookups {
   commitAuthorEmails(): Promise<Lookup<readonly string[]>>;
   /** The user's emails the API shows to this token, lower-cased (the public one; all of them to an admin token). */
   userEmails(userId: string): Promise<Lookup<readonly string[]>>;
+  /** Where approvers of this change write their reason: the note's merge request, else the pipeline's commit. */
+  readonly commentPlace: CommentPlace | undefined;
+  /** Whether a note's location is a merge request of this change or the pipeline's commit (in its project). */
+  isOfThisChange(location: CommentLocation): boolean;
+  /** Every note at {@link commentPlace}, read once per job. */
+  comments(): Promise<Lookup<readonly GitlabComment[]>>;
+  /** One note again, where the evidence says it is; undefined when it no longer exists. */
+  comment(location: CommentLocation, noteId: number): Promise<Lookup<GitlabComment | undefined>>;
 }
 
 export interface LookupContext {
@@ -141,7 +150,40 @@ export function createApprovalLookups(context: LookupContext): ApprovalLookups {
     return { ok: true, value: [...emails] };
   });
 
+  const commentPlace = commentPlaceOf(scope);
+  const comments = memo(async (): Promise<Lookup<readonly GitlabComment[]>> => {
+    if (!api) return noApi;
+    if (!commentPlace) return { ok: false, why: 'the token names no project or commit to read comments of', hint: 'run inside a GitLab job' };
+    try {
+      const found =
+        commentPlace.kind === 'merge-request'
+          ? await api.listMergeRequestComments(commentPlace.projectId, commentPlace.iid)
+          : await api.listCommitDiscussionNotes(commentPlace.projectId, commentPlace.sha);
+      return { ok: true, value: found };
+    } catch (error) {
+      return failure(error, `comments on ${commentPlace.kind === 'merge-request' ? `merge request !${commentPlace.iid}` : `commit ${commentPlace.sha.slice(0, 12)}`}: `);
+    }
+  });
+
   return {
+    commentPlace,
+    isOfThisChange(location) {
+      if (location.kind === 'commit') return location.projectId === scope.pipelineProjectId && location.sha === scope.commitSha;
+      return scope.known.some((ref) => sameRef(ref, { projectId: location.projectId, iid: location.iid }));
+    },
+    comments,
+    async comment(location, noteId) {
+      if (!api) return noApi;
+      try {
+        const note =
+          location.kind === 'merge-request'
+            ? await api.getMergeRequestComment(location.projectId, location.iid, noteId)
+            : await api.getCommitDiscussionNote(location.projectId, location.sha, location.discussionId, noteId);
+        return { ok: true, value: note };
+      } catch (error) {
+        return failure(error, `note ${noteId}: `);
+      }
+    },
     groupMembership(group, userId) {
       if (!api) return Promise.resolve(noApi);
       const key = `${group}\u0000${userId}`;
@@ -171,4 +213,14 @@ export function createApprovalLookups(context: LookupContext): ApprovalLookups {
       return pending;
     },
   };
+}
+
+/**
+ * The one place the request note tells approvers to comment: the MR the note
+ * goes to, else the pipeline's commit (signed project and sha).
+ */
+export function commentPlaceOf(scope: MergeRequestScope): CommentPlace | undefined {
+  if (scope.noteTarget) return { kind: 'merge-request', projectId: scope.noteTarget.projectId, iid: scope.noteTarget.iid };
+  if (scope.pipelineProjectId && scope.commitSha) return { kind: 'commit', projectId: scope.pipelineProjectId, sha: scope.commitSha };
+  return undefined;
 }

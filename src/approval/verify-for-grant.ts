@@ -14,7 +14,6 @@ import {
   checkBinding,
   checkComponentAudience,
   checkEligibility,
-  checkReason,
   checkSeparation,
   checkTimeout,
   checkValidFor,
@@ -22,14 +21,17 @@ import {
 } from './checks.ts';
 import { type ApprovalEvidence, type Located, readApprovalEvidence } from './evidence.ts';
 import type { ApprovalLookups } from './lookups.ts';
+import { verifyRecordedReason } from './reason.ts';
+import type { ReasonSource } from './reason-comment.ts';
 import { type VerifiedRequest, verifyRequest } from './verify-request.ts';
 
 export interface VerifiedApproval {
   readonly path: string;
   readonly evidence: ApprovalEvidence;
   readonly token: VerifiedToken;
-  /** Re-checked against requireReason and reasonPattern; still unsigned (see docs/approval.md). */
+  /** Re-checked against requireReason and reasonPattern; a comment's read again through the API (see docs/approval.md). */
   readonly reason: string;
+  readonly reasonSource: ReasonSource;
   readonly match: ApproverMatch;
   /** Approval `iat` minus request `iat`, in seconds. */
   readonly latencySeconds: number;
@@ -111,8 +113,16 @@ async function verifyApproval(context: ApprovalCheckContext, located: Located<Ap
   }
   await checkSeparation(step, token.claims, { requester: request.token.claims }, lookups, path);
   const match = await checkEligibility(step, token.claims, lookups, path);
-  const reason = checkReason(step, evidence.reason, path);
-  return { path, evidence, token, reason, match, latencySeconds: token.claims.iat - request.token.claims.iat };
+  const reason = await verifyRecordedReason({
+    step,
+    approver: token.claims,
+    requestIat: request.token.claims.iat,
+    reason: evidence.reason,
+    source: evidence.reasonSource,
+    lookups,
+    path,
+  });
+  return { path, evidence, token, reason, reasonSource: evidence.reasonSource, match, latencySeconds: token.claims.iat - request.token.claims.iat };
 }
 
 /** What the grant had verified when it refused: the note and audit record show it next to the denial. */

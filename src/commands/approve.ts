@@ -7,7 +7,6 @@ import { checkComponentAudience } from '../approval/checks.ts';
 import { approvalStepFor } from '../access-file/lookup.ts';
 import {
   checkEligibility,
-  checkReason,
   checkSeparation,
   checkTimeout,
   describeMatch,
@@ -16,6 +15,8 @@ import type { CommandDeps } from '../approval/deps.ts';
 import { gitlabApiOf, reportContextOf, scopeOf } from '../approval/deps.ts';
 import { writeApprovalEvidence } from '../approval/evidence.ts';
 import { createApprovalLookups } from '../approval/lookups.ts';
+import { findApproverReason, REASON_VARIABLE } from '../approval/reason.ts';
+import { describeReasonSource } from '../approval/reason-comment.ts';
 import { EVIDENCE_AUDIENCE } from '../token/types.ts';
 import { verifyJobToken } from './job-token.ts';
 import { verifyVisibleApprovals } from '../approval/verify-for-grant.ts';
@@ -26,8 +27,6 @@ import { formatDuration } from '../report/format.ts';
 import { fromIat, jobRefOf, personOf } from '../report/report-state.ts';
 import { reportEvent } from '../report/report-event.ts';
 import { loadTarget } from './target.ts';
-
-export const REASON_VARIABLE = 'OAM_APPROVAL_REASON';
 
 export async function runApprove(deps: CommandDeps): Promise<number> {
   const { options, log } = deps;
@@ -64,9 +63,17 @@ export async function runApprove(deps: CommandDeps): Promise<number> {
       checkTimeout(step, req.token.claims.iat, own.claims.iat, source);
       await checkSeparation(step, own.claims, { requester: req.token.claims }, lookups, source);
       const match = await checkEligibility(step, own.claims, lookups, source);
-      const reason = checkReason(step, deps.env[REASON_VARIABLE], REASON_VARIABLE);
-      log.info(`${approver} is eligible (${describeMatch(match)}); reason: ${reason === '' ? '(none)' : JSON.stringify(reason)}`);
-      return { token: own, reason, match, latencySeconds: own.claims.iat - req.token.claims.iat };
+      const { reason, source: reasonSource } = await findApproverReason({
+        step,
+        approver: own.claims,
+        requestIat: req.token.claims.iat,
+        lookups,
+        variable: deps.env[REASON_VARIABLE],
+        source,
+        warn: (message) => log.warn(message),
+      });
+      log.info(`${approver} is eligible (${describeMatch(match)}); reason: ${reason === '' ? '(none)' : `${JSON.stringify(reason)}, ${describeReasonSource(reasonSource)}`}`);
+      return { token: own, reason, reasonSource, match, latencySeconds: own.claims.iat - req.token.claims.iat };
     });
   } catch (error) {
     if (isOamError(error) && error.exitCode === 3) {
@@ -80,6 +87,7 @@ export async function runApprove(deps: CommandDeps): Promise<number> {
         request,
         approvals: [],
         matchedPolicies: [],
+        ...(lookups.commentPlace ? { commentPlace: lookups.commentPlace } : {}),
         outcome: { kind: 'denied', code: error.code, message: error.message, stage: 'approve', actor: personOf(own.claims), job: jobRefOf(target.file.gitlab.url, own.claims), at: deps.now() },
       });
       await reportEvent({ ...report, state, required: false }).catch((reportError: unknown) => {
@@ -98,6 +106,7 @@ export async function runApprove(deps: CommandDeps): Promise<number> {
       step: step.name,
       token: own.raw,
       reason: approval.reason,
+      reasonSource: approval.reasonSource,
       createdAt: fromIat(own.claims).toISOString(),
     });
     log.info(`${written}: approval of step ${step.name} by ${approver}, signed by GitLab in this job's ID token`);
@@ -118,6 +127,7 @@ export async function runApprove(deps: CommandDeps): Promise<number> {
     approvals,
     matchedPolicies: [],
     outcome: { kind: 'approved' },
+    ...(lookups.commentPlace ? { commentPlace: lookups.commentPlace } : {}),
   });
   await reportEvent({ ...report, state, required: false });
   log.success(

@@ -8,6 +8,7 @@ import { approvalStepFor } from '../access-file/lookup.ts';
 import type { CommandDeps } from '../approval/deps.ts';
 import { gitlabApiOf, reportContextOf, scopeOf } from '../approval/deps.ts';
 import { writeRequestEvidence } from '../approval/evidence.ts';
+import { commentPlaceOf } from '../approval/lookups.ts';
 import { EVIDENCE_AUDIENCE } from '../token/types.ts';
 import { verifyJobToken } from './job-token.ts';
 import { isOamError } from '../errors.ts';
@@ -30,11 +31,13 @@ export async function runRequest(deps: CommandDeps): Promise<number> {
   const step = approvalStepFor(target.file, target.component);
   const requested = describeRequestedAccess(target.component, target.traits);
   const api = gitlabApiOf(deps, target.file.gitlab);
+  const scope = scopeOf(deps, own.claims);
+  const commentPlace = commentPlaceOf(scope);
   // Where the job runs: in a fork MR pipeline run in the parent project, job_project_id (project_id names the fork).
   const jobProjectId = own.claims.raw.job_project_id;
   const jobProject = typeof jobProjectId === 'string' || typeof jobProjectId === 'number' ? String(jobProjectId) : own.claims.project_id;
   const notices = await pipelineVariablesNotices(api, jobProject, log, options.debug);
-  const report = { ...reportContextOf(deps, api, scopeOf(deps, own.claims)), notices };
+  const report = { ...reportContextOf(deps, api, scope), notices };
   const base = {
     component: target.component.name,
     own,
@@ -44,6 +47,7 @@ export async function runRequest(deps: CommandDeps): Promise<number> {
     step,
     request: own,
     approvals: [],
+    ...(commentPlace ? { commentPlace } : {}),
   };
 
   let matched: string[] = [];

@@ -105,6 +105,35 @@ export interface GitlabApi {
   getCommit(projectId: string, sha: string): Promise<GitlabCommitAuthors>;
   /** Merge requests that contain the commit, open or merged (how a protected-branch pipeline finds the MR it came from). */
   listCommitMergeRequests(projectId: string, sha: string): Promise<GitlabMergeRequestSummary[]>;
+  /** Every note of the MR (all pages, 100 a page), with its author's id and its times: where approvers give their reason. */
+  listMergeRequestComments(projectId: string, mergeRequestIid: string): Promise<GitlabComment[]>;
+  /** One MR note by id, or undefined when it does not exist (deleted, or not on this MR: 404). */
+  getMergeRequestComment(projectId: string, mergeRequestIid: string, noteId: number): Promise<GitlabComment | undefined>;
+  /**
+   * Every note on the commit, through its discussions (all pages, 100 a page).
+   * Not `commits/:sha/comments`: GitLab answers that without note ids.
+   */
+  listCommitDiscussionNotes(projectId: string, sha: string): Promise<GitlabComment[]>;
+  /** One note of a commit discussion, or undefined when the discussion or the note is gone (404). */
+  getCommitDiscussionNote(projectId: string, sha: string, discussionId: string, noteId: number): Promise<GitlabComment | undefined>;
+}
+
+/**
+ * A note as the approval reason needs it: who wrote it (GitLab's user id,
+ * which the approver's ID token also carries) and when.
+ */
+export interface GitlabComment {
+  readonly id: number;
+  readonly body: string;
+  readonly authorId: string;
+  readonly authorUsername: string;
+  /** ISO 8601, as GitLab sends it. */
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  /** GitLab's own activity notes ("changed the description"): never someone's words. */
+  readonly system: boolean;
+  /** Commit notes: the discussion that holds the note (how it is read again). */
+  readonly discussionId?: string;
 }
 
 /** A failed API call, with the HTTP status when there was one. Never carries the token. */
@@ -155,10 +184,12 @@ interface GitbeakerClient {
     all(projectId: string, sha: string, options?: Record<string, unknown>): Promise<unknown>;
     create(projectId: string, sha: string, body: string): Promise<unknown>;
     editNote(projectId: string, sha: string, discussionId: string, noteId: number, options: { body: string }): Promise<unknown>;
+    show(projectId: string, sha: string, discussionId: string): Promise<unknown>;
   };
   MergeRequestNotes: {
     all(projectId: string, iid: number, options?: Record<string, unknown>): Promise<unknown>;
     create(projectId: string, iid: number, body: string): Promise<unknown>;
+    show(projectId: string, iid: number, noteId: number): Promise<unknown>;
     edit(projectId: string, iid: number, noteId: number, options: { body: string }): Promise<unknown>;
   };
   Commits: {
@@ -278,6 +309,43 @@ function toMergeRequestSummary(value: unknown): GitlabMergeRequestSummary {
 function iid(value: string): number {
   if (!/^[0-9]{1,12}$/.test(value)) throw new GitlabApiError(`merge request iid ${JSON.stringify(value)} is not a number`, undefined, false);
   return Number(value);
+}
+
+function toComment(value: unknown, discussionId?: string): GitlabComment {
+  const r = record(value);
+  const id = r.id;
+  const author = record(r.author);
+  const authorId = author.id;
+  const createdAt = r.created_at;
+  if (typeof id !== 'number' || (typeof authorId !== 'number' && typeof authorId !== 'string') || typeof createdAt !== 'string') {
+    throw new GitlabApiError('GitLab API note: answer has no id, author id or created_at', undefined, false);
+  }
+  return {
+    id,
+    body: typeof r.body === 'string' ? r.body : '',
+    authorId: String(authorId),
+    authorUsername: typeof author.username === 'string' ? author.username : '',
+    createdAt,
+    updatedAt: typeof r.updated_at === 'string' ? r.updated_at : createdAt,
+    // Anything but an explicit false is treated as GitLab's own note: fail closed.
+    system: r.system !== false,
+    ...(discussionId !== undefined ? { discussionId } : {}),
+  };
+}
+
+/** The notes of a commit discussion (`{id, notes: [...]}`), each knowing its discussion. */
+function discussionNotes(value: unknown): GitlabComment[] {
+  const discussion = record(value);
+  const discussionId = discussion.id;
+  if (typeof discussionId !== 'string' || discussionId === '') {
+    throw new GitlabApiError('GitLab API commit discussion: answer has no id', undefined, false);
+  }
+  return Array.isArray(discussion.notes) ? discussion.notes.map((note) => toComment(note, discussionId)) : [];
+}
+
+function noteId(value: number): number {
+  if (!Number.isSafeInteger(value) || value <= 0) throw new GitlabApiError(`note id ${JSON.stringify(value)} is not a GitLab note id`, undefined, false);
+  return value;
 }
 
 /** The instance URL gitbeaker wants (`host`), from `CI_API_V4_URL`. */
@@ -427,6 +495,34 @@ export function createGitlabApi(options: GitlabApiOptions): GitlabApi {
     async listCommitMergeRequests(projectId, sha) {
       const mrs = await call('commit merge requests', (api) => api.Commits.allMergeRequests(projectId, sha, { perPage: 100 }));
       return Array.isArray(mrs) ? mrs.map(toMergeRequestSummary) : [];
+    },
+    async listMergeRequestComments(projectId, mergeRequestIid) {
+      // gitbeaker follows the `link: rel="next"` header to the last page (GitLab may send short pages before it).
+      const notes = await call('list merge request notes', (api) =>
+        api.MergeRequestNotes.all(projectId, iid(mergeRequestIid), { sort: 'desc', orderBy: 'created_at', perPage: 100 }),
+      );
+      return Array.isArray(notes) ? notes.map((note) => toComment(note)) : [];
+    },
+    async getMergeRequestComment(projectId, mergeRequestIid, id) {
+      try {
+        return toComment(await call('merge request note', (api) => api.MergeRequestNotes.show(projectId, iid(mergeRequestIid), noteId(id))));
+      } catch (error) {
+        if (error instanceof GitlabApiError && error.status === 404) return undefined;
+        throw error;
+      }
+    },
+    async listCommitDiscussionNotes(projectId, sha) {
+      const discussions = await call('commit discussions', (api) => api.CommitDiscussions.all(projectId, sha, { perPage: 100 }));
+      return Array.isArray(discussions) ? discussions.flatMap(discussionNotes) : [];
+    },
+    async getCommitDiscussionNote(projectId, sha, discussionId, id) {
+      try {
+        const discussion = await call('commit discussion', (api) => api.CommitDiscussions.show(projectId, sha, discussionId));
+        return discussionNotes(discussion).find((note) => note.id === noteId(id));
+      } catch (error) {
+        if (error instanceof GitlabApiError && error.status === 404) return undefined;
+        throw error;
+      }
     },
   };
 }

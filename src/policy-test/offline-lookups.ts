@@ -20,6 +20,8 @@ export interface PeopleFacts {
   readonly userEmails: ReadonlyMap<string, readonly string[]>;
 }
 
+const NO_COMMENTS = { ok: false, why: 'a policy test states reasons; it reads no comments' } as const;
+
 export function createOfflineLookups(facts: PeopleFacts): ApprovalLookups {
   // GitLab resolves group paths case-insensitively.
   const memberships = new Map([...facts.memberships].map(([id, groups]) => [id, new Set(groups.map((g) => g.toLowerCase()))]));
@@ -38,6 +40,15 @@ export function createOfflineLookups(facts: PeopleFacts): ApprovalLookups {
     },
     async userEmails(userId) {
       return { ok: true, value: (facts.userEmails.get(userId) ?? []).map((e) => e.toLowerCase()) };
+    },
+    // A case states each approver's reason itself (the runner checks it with checkReason); no comment is read offline.
+    commentPlace: undefined,
+    isOfThisChange: () => false,
+    async comments() {
+      return NO_COMMENTS;
+    },
+    async comment() {
+      return NO_COMMENTS;
     },
   };
 }

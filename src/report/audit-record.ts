@@ -5,6 +5,7 @@
  * so a secret cannot end up here by accident.
  */
 import { join } from 'node:path';
+import { describeReasonSource, type ReasonSource } from '../approval/reason-comment.ts';
 import { writeOutFile } from '../approval/safe-files.ts';
 import type { ErrorCode } from '../errors.ts';
 import type { Person, ReportState } from './report-state.ts';
@@ -19,6 +20,10 @@ export interface AuditEvent {
   readonly jobId: string;
   readonly jobUrl?: string;
   readonly reason?: string;
+  /** Where the reason came from, in words: the approver's comment, or "reason from a pipeline variable (unsigned)". */
+  readonly reasonFrom?: string;
+  /** The same, as data: the comment's id and where it lives. */
+  readonly reasonSource?: ReasonSource;
   readonly via?: string;
   readonly code?: ErrorCode;
   readonly message?: string;
@@ -76,6 +81,7 @@ export function buildAuditRecord(state: ReportState, now: Date): AuditRecord {
       jobId: a.job.id,
       ...(a.job.url ? { jobUrl: a.job.url } : {}),
       reason: a.reason,
+      ...(a.reasonSource ? { reasonFrom: describeReasonSource(a.reasonSource), reasonSource: a.reasonSource } : {}),
       via: a.via,
       latencySeconds: a.latencySeconds,
     });

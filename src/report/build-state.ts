@@ -5,11 +5,21 @@
  */
 import type { ApprovalStep } from '../access-file/model.ts';
 import { describeMatch } from '../approval/checks.ts';
+import { approveCommandFor, type CommentPlace } from '../approval/reason-comment.ts';
 import type { VerifiedApproval } from '../approval/verify-for-grant.ts';
 import type { VerifiedRequest } from '../approval/verify-request.ts';
 import type { RequestedAccess } from '../providers/requested-access.ts';
 import type { VerifiedToken } from '../token/types.ts';
-import { type ApprovalFacts, fromIat, jobRefOf, type Outcome, personOf, type ReportState } from './report-state.ts';
+import {
+  type ApprovalFacts,
+  type ApproveInstruction,
+  fromIat,
+  jobRefOf,
+  type Outcome,
+  personOf,
+  pipelineUrlFor,
+  type ReportState,
+} from './report-state.ts';
 
 export interface StateInput {
   readonly component: string;
@@ -24,10 +34,12 @@ export interface StateInput {
   readonly approvals: readonly ApprovalForReport[];
   readonly matchedPolicies: readonly string[];
   readonly outcome: Outcome;
+  /** Where approvers write their reason (request and approve jobs): the note then says what to write. */
+  readonly commentPlace?: CommentPlace;
 }
 
 /** What the note and the audit record need from a verified approval. */
-export type ApprovalForReport = Pick<VerifiedApproval, 'token' | 'reason' | 'match' | 'latencySeconds'>;
+export type ApprovalForReport = Pick<VerifiedApproval, 'token' | 'reason' | 'reasonSource' | 'match' | 'latencySeconds'>;
 
 function requestToken(request: VerifiedRequest | VerifiedToken): VerifiedToken {
   return 'evidence' in request ? request.token : request;
@@ -37,6 +49,7 @@ export function approvalFacts(serverUrl: string | undefined, approval: ApprovalF
   return {
     approver: personOf(approval.token.claims),
     reason: approval.reason,
+    reasonSource: approval.reasonSource,
     job: jobRefOf(serverUrl, approval.token.claims),
     at: fromIat(approval.token.claims),
     via: describeMatch(approval.match),
@@ -44,7 +57,22 @@ export function approvalFacts(serverUrl: string | undefined, approval: ApprovalF
   };
 }
 
+function instructionFor(input: StateInput): ApproveInstruction | undefined {
+  const { step, commentPlace } = input;
+  if (!step || !commentPlace) return undefined;
+  const url = pipelineUrlFor(input.serverUrl, input.own.claims);
+  return {
+    command: approveCommandFor(step.component),
+    reasonRequired: step.requireReason,
+    ...(step.reasonPattern !== undefined ? { reasonPattern: step.reasonPattern } : {}),
+    place: commentPlace.kind,
+    variableAccepted: step.acceptReasonVariable,
+    pipeline: { id: input.own.claims.pipeline_id ?? 'unknown', ...(url ? { url } : {}) },
+  };
+}
+
 export function buildReportState(input: StateInput): ReportState {
+  const instruction = instructionFor(input);
   const c = input.own.claims;
   const request = input.request ? requestToken(input.request) : undefined;
   return {
@@ -69,6 +97,7 @@ export function buildReportState(input: StateInput): ReportState {
       ? { request: { requester: personOf(request.claims), job: jobRefOf(input.serverUrl, request.claims), at: fromIat(request.claims) } }
       : {}),
     approvals: input.approvals.map((a) => approvalFacts(input.serverUrl, a)),
+    ...(instruction ? { instruction } : {}),
     matchedPolicies: input.matchedPolicies,
     outcome: input.outcome,
   };

@@ -64,6 +64,22 @@ export function codeOrEscaped(text: string): string {
   return CODE_SAFE.test(text) ? `\`${text}\`` : escapeMarkdown(text);
 }
 
+/** What a code span cannot hold safely: a backtick ends it; line breaks, invisible and bidi characters mislead. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: detecting them is the point
+const NOT_IN_CODE_SPAN = /[`\u0000-\u001f\u007f-\u009f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/;
+
+/**
+ * Text to be typed exactly (a command with spaces, `<` and `>`) as a code
+ * span, inside which GitLab renders no Markdown, HTML, reference or link;
+ * text a code span cannot hold falls back to {@link escapeMarkdown}.
+ *
+ * @example codeSpanOrEscaped('oam-grant approve deploy-prod: <reason>') // '`oam-grant approve deploy-prod: <reason>`'
+ */
+export function codeSpanOrEscaped(text: string, maxLength = 2 * MAX_CELL_LENGTH): string {
+  const plain = text !== '' && text.trim() === text && text.length <= maxLength && !NOT_IN_CODE_SPAN.test(text);
+  return plain ? `\`${text}\`` : escapeMarkdown(text, maxLength);
+}
+
 /** For values inside the hidden marker comment: nothing that could close it or break the line. */
 export function escapeMarkerValue(text: string): string {
   return encodeURIComponent(text);

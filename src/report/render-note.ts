@@ -4,7 +4,8 @@
  * Every value that a person could influence is escaped; tokens and
  * credentials are not part of the state, so they cannot reach the note.
  */
-import { codeOrEscaped, escapeMarkdown, escapeMarkerValue } from './escape.ts';
+import { VARIABLE_REASON_LABEL } from '../approval/reason-comment.ts';
+import { codeOrEscaped, codeSpanOrEscaped, escapeMarkdown, escapeMarkerValue } from './escape.ts';
 import { formatDuration, formatTime } from './format.ts';
 import type { ApprovalFacts, JobRef, Person, ReportState } from './report-state.ts';
 
@@ -47,13 +48,41 @@ function headline(state: ReportState): string {
   }
 }
 
+/** The reason and where it came from: a variable's is labelled unsigned. */
+function reasonCell(a: ApprovalFacts): string {
+  if (a.reason === '') return '—';
+  const source = a.reasonSource;
+  if (source?.kind === 'variable') return `${e(a.reason)} · ${VARIABLE_REASON_LABEL}`;
+  if (source?.kind === 'comment') return `${e(a.reason)} · comment ${source.noteId}`;
+  return e(a.reason);
+}
+
 function approvalRow(a: ApprovalFacts): string {
-  const reason = a.reason === '' ? '—' : e(a.reason);
+  const reason = reasonCell(a);
   return `| ${person(a.approver)} | ${e(a.via)} | ${reason} | ${job(a.job)} | ${formatTime(a.at)} | ${formatDuration(a.latencySeconds)} |`;
 }
 
 /** Longest warning shown in the note (they are oam-grant's own sentences). */
 const MAX_NOTICE_LENGTH = 1000;
+/** While approvals are awaited: exactly what an approver writes, and where, and then which job to run. */
+function instructionLines(state: ReportState): string[] {
+  const i = state.instruction;
+  const o = state.outcome;
+  const waiting =
+    o.kind === 'requested' ||
+    (o.kind === 'approved' && state.approvals.length < (state.step?.minApprovals ?? 0)) ||
+    (o.kind === 'denied' && o.stage === 'approve');
+  if (!i || !waiting) return [];
+  const where = i.place === 'merge-request' ? 'on this merge request' : 'on this commit';
+  const pipeline = i.pipeline.url ? `[pipeline ${e(i.pipeline.id)}](${i.pipeline.url})` : `pipeline ${e(i.pipeline.id)}`;
+  const command = codeSpanOrEscaped(`${i.command} ${i.reasonPattern !== undefined ? `<reason matching ${i.reasonPattern}>` : '<reason>'}`);
+  const run = `press Run on the approve job of ${pipeline}`;
+  const line = i.reasonRequired
+    ? `**To approve:** comment ${command} ${where} yourself (as a line of its own), then ${run}.`
+    : `**To approve:** ${run}. To give a reason, first comment ${command} ${where} yourself.`;
+  const fallback = i.variableAccepted ? ' Only where you wrote no such comment does a Run-form variable `OAM_APPROVAL_REASON` count, marked unsigned.' : '';
+  return ['', `${line}${fallback}`];
+}
 
 /**
  * The whole note body for this state, with the job's warnings (e.g. about
@@ -107,13 +136,14 @@ export function renderNote(state: ReportState, notices: readonly string[] = []):
   if (o.kind === 'denied') {
     lines.push(`| Denied | ${person(o.actor)} in ${job(o.job)} at ${formatTime(o.at)}: ${e(o.message)} |`);
   }
+  lines.push(...instructionLines(state));
   if (state.approvals.length > 0) {
     lines.push('', '| Approver | Eligible as | Reason | Job | Approved at | Latency |', '|---|---|---|---|---|---|');
     for (const a of state.approvals) lines.push(approvalRow(a));
   }
   lines.push(
     '',
-    '<sub>Edited by each oam-grant job of this pipeline. Reasons are as the approver typed them (unsigned). No credentials are shown here; this note is the audit trail, and every job log has the same summary.</sub>',
+    "<sub>Edited by each oam-grant job of this pipeline. A reason is quoted from the approver's own comment (its author and text re-checked through the API), unless marked as from a pipeline variable: that one is unsigned and may have been set by someone else. No credentials are shown here; this note is the audit trail, and every job log has the same summary.</sub>",
   );
   return `${lines.join('\n')}\n`;
 }
@@ -128,7 +158,8 @@ export function renderSummary(state: ReportState): string {
   }
   if (state.request) lines.push(`  requested by ${state.request.requester.login} in job ${state.request.job.id} at ${formatTime(state.request.at)}`);
   for (const a of state.approvals) {
-    lines.push(`  approved by ${a.approver.login} (${a.via}) in job ${a.job.id} at ${formatTime(a.at)}${a.reason ? `: ${JSON.stringify(a.reason)}` : ''}`);
+    const label = a.reasonSource?.kind === 'variable' ? ` (${VARIABLE_REASON_LABEL})` : a.reasonSource?.kind === 'comment' ? ` (comment ${a.reasonSource.noteId})` : '';
+    lines.push(`  approved by ${a.approver.login} (${a.via}) in job ${a.job.id} at ${formatTime(a.at)}${a.reason ? `: ${JSON.stringify(a.reason)}${label}` : ''}`);
   }
   const o = state.outcome;
   if (o.kind === 'granted') lines.push(`  granted until ${formatTime(o.expiresAt)} by job ${o.job.id}`);

@@ -3,6 +3,7 @@
  * from the evidence it verified plus its own event, so the note and the audit
  * record never depend on an earlier job's post having succeeded.
  */
+import type { ReasonSource } from '../approval/reason-comment.ts';
 import type { ErrorCode } from '../errors.ts';
 import type { CredentialTraitType } from '../access-file/model.ts';
 import type { RequestedAccess } from '../providers/requested-access.ts';
@@ -29,6 +30,8 @@ export interface RequestFacts {
 export interface ApprovalFacts {
   readonly approver: Person;
   readonly reason: string;
+  /** The approver's comment, the Run-form variable (labelled unsigned), or none. */
+  readonly reasonSource?: ReasonSource;
   readonly job: JobRef;
   /** The approval token's `iat`: when Run was pressed. */
   readonly at: Date;
@@ -68,6 +71,19 @@ export interface GrantedCredential {
   readonly expiresAt: Date;
 }
 
+/** What the request note tells an approver to do: comment, then press Run. */
+export interface ApproveInstruction {
+  /** `oam-grant approve deploy-prod:` */
+  readonly command: string;
+  readonly reasonRequired: boolean;
+  readonly reasonPattern?: string;
+  /** Where to comment: the merge request the note is on, or the commit. */
+  readonly place: 'merge-request' | 'commit';
+  /** Whether the Run-form OAM_APPROVAL_REASON counts where no comment does. */
+  readonly variableAccepted: boolean;
+  readonly pipeline: { readonly id: string; readonly url?: string };
+}
+
 export interface ReportState {
   readonly component: string;
   readonly pipelineId: string;
@@ -79,6 +95,8 @@ export interface ReportState {
   readonly step?: { readonly name: string; readonly minApprovals: number; readonly validForSeconds: number; readonly timeoutSeconds: number };
   readonly request?: RequestFacts;
   readonly approvals: readonly ApprovalFacts[];
+  /** Shown while approvals are awaited. */
+  readonly instruction?: ApproveInstruction;
   /** Names of the policies that applied and held. */
   readonly matchedPolicies: readonly string[];
   readonly outcome: Outcome;
@@ -90,13 +108,9 @@ export function personOf(claims: GitlabClaims): Person {
 
 const SAFE_PATH = /^[A-Za-z0-9][A-Za-z0-9_.-]*(\/[A-Za-z0-9][A-Za-z0-9_.-]*)*$/;
 
-/**
- * A job's URL, built from signed claims and the server URL only, so a link
- * in the note cannot be pointed elsewhere. Undefined when anything looks off.
- */
-export function jobUrlFor(serverUrl: string | undefined, claims: GitlabClaims): string | undefined {
-  const { project_path: path, job_id: jobId } = claims;
-  if (!serverUrl || !path || !jobId || !SAFE_PATH.test(path) || !/^[0-9]+$/.test(jobId)) return undefined;
+/** The project's web URL, from the server URL and a signed `project_path`; undefined when anything looks off. */
+function projectUrlFor(serverUrl: string | undefined, path: string | undefined): string | undefined {
+  if (!serverUrl || !path || !SAFE_PATH.test(path)) return undefined;
   let base: URL;
   try {
     base = new URL(serverUrl);
@@ -106,7 +120,26 @@ export function jobUrlFor(serverUrl: string | undefined, claims: GitlabClaims): 
   if (base.protocol !== 'https:' && base.protocol !== 'http:') return undefined;
   const prefix = base.pathname.replace(/\/+$/, '');
   if (!/^[A-Za-z0-9/_.-]*$/.test(prefix)) return undefined;
-  return `${base.origin}${prefix}/${path}/-/jobs/${jobId}`;
+  return `${base.origin}${prefix}/${path}`;
+}
+
+/**
+ * A job's URL, built from signed claims and the server URL only, so a link
+ * in the note cannot be pointed elsewhere. Undefined when anything looks off.
+ */
+export function jobUrlFor(serverUrl: string | undefined, claims: GitlabClaims): string | undefined {
+  const { project_path: path, job_id: jobId } = claims;
+  if (!jobId || !/^[0-9]+$/.test(jobId)) return undefined;
+  const project = projectUrlFor(serverUrl, path);
+  return project ? `${project}/-/jobs/${jobId}` : undefined;
+}
+
+/** The pipeline's page, built like {@link jobUrlFor}. */
+export function pipelineUrlFor(serverUrl: string | undefined, claims: GitlabClaims): string | undefined {
+  const { project_path: path, pipeline_id: pipelineId } = claims;
+  if (!pipelineId || !/^[0-9]+$/.test(pipelineId)) return undefined;
+  const project = projectUrlFor(serverUrl, path);
+  return project ? `${project}/-/pipelines/${pipelineId}` : undefined;
 }
 
 export function jobRefOf(serverUrl: string | undefined, claims: GitlabClaims): JobRef {

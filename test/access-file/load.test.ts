@@ -114,6 +114,7 @@ describe('the typed model', () => {
           forbid: ['requester', 'mrAuthor'],
           requireReason: true,
           reasonPattern: '^[A-Z]+-[0-9]+',
+          acceptReasonVariable: true,
           validForSeconds: 1800,
         },
       ],
@@ -145,6 +146,7 @@ describe('the typed model', () => {
         minApprovals: 1,
         forbid: ['requester', 'mrAuthor'],
         requireReason: false,
+        acceptReasonVariable: true,
         validForSeconds: 3600,
       },
     ]);
@@ -153,6 +155,7 @@ describe('the typed model', () => {
   it('keeps properties.job and reads anchors', async () => {
     const file = await loadAccessFile(fixture('every-field.yaml'));
     assert.equal(file.components[0]!.job, 'deploy:prod');
+    assert.deepEqual(file.steps.map((s) => s.acceptReasonVariable), [false, true]);
     assert.deepEqual(file.steps[1]!.approvers.users, ['alice', 'bob.smith', 'carol_c']);
   });
 

@@ -19,7 +19,16 @@ const request = {
   accessFileDigest: 'd',
   createdAt: '2026-01-01T00:00:00Z',
 } as const;
-const approval = { version: 1, kind: 'approval', component: 'c', step: 's', token: 'x.y.z', reason: 'OPS-1', createdAt: '2026-01-01T00:00:00Z' } as const;
+const approval = {
+  version: 1,
+  kind: 'approval',
+  component: 'c',
+  step: 's',
+  token: 'x.y.z',
+  reason: 'OPS-1',
+  reasonSource: { kind: 'comment', noteId: 120, location: { kind: 'merge-request', projectId: '1217', iid: '7' }, createdAt: '2026-01-01T00:00:00Z' },
+  createdAt: '2026-01-01T00:00:00Z',
+} as const;
 
 describe('evidence files', () => {
   it('round-trips an approval, atomically written and ordered by job id', async () => {
@@ -53,6 +62,38 @@ describe('evidence files', () => {
       mkdirSync(dir, { recursive: true });
       plant(dir);
       await assert.rejects(readRequestEvidence(dir, root), { code: 'ERR_APPROVAL_INVALID', message: join(dir, message) });
+    });
+  }
+
+  it('round-trips every reason source', async () => {
+    const sources = [
+      approval.reasonSource,
+      { kind: 'comment', noteId: 7, location: { kind: 'commit', projectId: '1217', sha: 'a'.repeat(40), discussionId: 'b'.repeat(40) }, createdAt: '2026-01-01T00:00:00Z' },
+      { kind: 'variable', variable: 'OAM_APPROVAL_REASON' },
+      { kind: 'none' },
+    ] as const;
+    for (const [i, reasonSource] of sources.entries()) {
+      const { root, dir } = fresh();
+      await writeApprovalEvidence(dir, String(i + 1), { ...approval, reasonSource }, root);
+      assert.deepEqual((await readApprovalEvidence(dir, root))[0]?.evidence.reasonSource, reasonSource);
+    }
+  });
+
+  const badSources: [string, unknown, string][] = [
+    ['no reason source', undefined, 'field reasonSource is missing or not an object'],
+    ['an unknown kind', { kind: 'ticket' }, 'field reasonSource.kind "ticket" is not comment, variable or none'],
+    ['a note id that is not one', { ...approval.reasonSource, noteId: '120' }, 'field reasonSource.noteId is not a note id'],
+    ['a malformed iid', { ...approval.reasonSource, location: { kind: 'merge-request', projectId: '1217', iid: '7/../9' } }, 'field reasonSource.location.iid "7/../9" is malformed'],
+    ['a project path instead of an id', { ...approval.reasonSource, location: { kind: 'merge-request', projectId: 'acme/payments', iid: '7' } }, 'field reasonSource.location.projectId "acme/payments" is malformed'],
+    ['a commit without a discussion', { ...approval.reasonSource, location: { kind: 'commit', projectId: '1217', sha: 'a'.repeat(40) } }, 'field reasonSource.location.discussionId is missing'],
+    ['an unknown location', { ...approval.reasonSource, location: { kind: 'issue', projectId: '1217', iid: '7' } }, 'field reasonSource.location.kind "issue" is not merge-request or commit'],
+  ];
+  for (const [name, reasonSource, message] of badSources) {
+    it(`refuses an approval with ${name}`, async () => {
+      const { root, dir } = fresh();
+      mkdirSync(join(dir, 'approvals'), { recursive: true });
+      writeFileSync(join(dir, 'approvals/5.json'), JSON.stringify({ ...approval, reasonSource }));
+      await assert.rejects(readApprovalEvidence(dir, root), { code: 'ERR_APPROVAL_INVALID', message: `${join(dir, 'approvals/5.json')}: ${message}` });
     });
   }
 

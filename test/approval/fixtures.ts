@@ -1,7 +1,8 @@
 /** Shared builders for approval unit tests: claims and steps as the model holds them. */
 import type { ApprovalStep } from '../../src/access-file/model.ts';
 import { type ApprovalLookups, type Lookup, type MergeRequestAuthor, NO_API_HINT } from '../../src/approval/lookups.ts';
-import type { GitlabMember } from '../../src/lib/gitlab-api.ts';
+import type { CommentLocation, CommentPlace } from '../../src/approval/reason-comment.ts';
+import type { GitlabComment, GitlabMember } from '../../src/lib/gitlab-api.ts';
 import { type GitlabClaims, toGitlabClaims } from '../../src/token/claims.ts';
 
 export function claims(overrides: Record<string, unknown> = {}): GitlabClaims {
@@ -34,6 +35,7 @@ export function step(overrides: Partial<ApprovalStep> = {}): ApprovalStep {
     minApprovals: 1,
     forbid: ['requester', 'mrAuthor'],
     requireReason: false,
+    acceptReasonVariable: true,
     validForSeconds: 1800,
     ...overrides,
   };
@@ -51,6 +53,9 @@ export function lookups(facts: {
   commitEmails?: string[];
   /** User id -> the emails the API shows of that user (none by default). */
   userEmails?: Record<string, string[]>;
+  /** The notes at the comment place (MR !7 of project 1217 unless `commentPlace` says otherwise). */
+  comments?: GitlabComment[];
+  commentPlace?: CommentPlace;
   unavailable?: boolean;
   failing?: string;
 } = {}): ApprovalLookups & { asked: string[] } {
@@ -58,8 +63,27 @@ export function lookups(facts: {
   const noApi = { ok: false, why: 'no OAM_GITLAB_TOKEN, so the GitLab API cannot be asked', hint: NO_API_HINT } as const;
   const down = (): Lookup<never> | undefined =>
     facts.unavailable ? noApi : facts.failing ? { ok: false, why: facts.failing, hint: 'check that OAM_GITLAB_TOKEN may read this project' } : undefined;
+  const commentPlace: CommentPlace = facts.commentPlace ?? { kind: 'merge-request', projectId: '1217', iid: '7' };
+  const samePlace = (location: CommentLocation): boolean =>
+    location.kind === commentPlace.kind &&
+    location.projectId === commentPlace.projectId &&
+    (location.kind === 'merge-request' ? commentPlace.kind === 'merge-request' && location.iid === commentPlace.iid : commentPlace.kind === 'commit' && location.sha === commentPlace.sha);
   return {
     asked,
+    commentPlace,
+    isOfThisChange: samePlace,
+    async comments() {
+      asked.push('comments');
+      const failed = down();
+      if (failed) return failed;
+      return { ok: true, value: facts.comments ?? [] };
+    },
+    async comment(location, noteId) {
+      asked.push(`comment ${noteId}`);
+      const failed = down();
+      if (failed) return failed;
+      return { ok: true, value: samePlace(location) ? facts.comments?.find((c) => c.id === noteId) : undefined };
+    },
     async groupMembership(group, userId): Promise<Lookup<GitlabMember | undefined>> {
       asked.push(`member ${group} ${userId}`);
       const failed = down();

@@ -26,7 +26,16 @@ const request = {
   accessFileDigest: 'd',
   createdAt: '2026-01-01T00:00:00Z',
 } as const;
-const approval = { version: 1, kind: 'approval', component: 'deploy', step: 's', token: 'x.y.z', reason: 'OPS-1', createdAt: '2026-01-01T00:00:00Z' } as const;
+const approval = {
+  version: 1,
+  kind: 'approval',
+  component: 'deploy',
+  step: 's',
+  token: 'x.y.z',
+  reason: 'OPS-1',
+  reasonSource: { kind: 'variable', variable: 'OAM_APPROVAL_REASON' },
+  createdAt: '2026-01-01T00:00:00Z',
+} as const;
 const requestText = JSON.stringify(request);
 const approvalText = JSON.stringify(approval);
 

@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { ApprovalStep } from '../../src/access-file/model.ts';
 import { writeApprovalEvidence, writeRequestEvidence } from '../../src/approval/evidence.ts';
+import type { ReasonSource } from '../../src/approval/reason-comment.ts';
 import { partialOutcomeOf, verifyApprovalsForGrant, verifyVisibleApprovals } from '../../src/approval/verify-for-grant.ts';
 import { verifyRequest } from '../../src/approval/verify-request.ts';
 import { httpGet } from '../../src/lib/http.ts';
@@ -56,15 +57,21 @@ describe('verifyApprovalsForGrant', () => {
     }, dirname(outDir));
   }
 
-  async function writeApproval(person: Record<string, unknown>, jobId: string, options: { iat?: number; reason?: string; claims?: Record<string, unknown> } = {}) {
+  async function writeApproval(
+    person: Record<string, unknown>,
+    jobId: string,
+    options: { iat?: number; reason?: string; reasonSource?: ReasonSource; claims?: Record<string, unknown> } = {},
+  ) {
     const iat = options.iat ?? now - 300;
+    const reason = options.reason ?? 'OPS-1 release';
     await writeApprovalEvidence(outDir, jobId, {
       version: 1,
       kind: 'approval',
       component: 'deploy-prod',
       step: 'approve-deploy-prod',
       token: await evidenceToken({ ...person, job_id: jobId, ...options.claims }, iat),
-      reason: options.reason ?? 'OPS-1 release',
+      reason,
+      reasonSource: options.reasonSource ?? (reason === '' ? { kind: 'none' } : { kind: 'variable', variable: 'OAM_APPROVAL_REASON' }),
       createdAt: new Date(iat * 1000).toISOString(),
     }, dirname(outDir));
   }
@@ -225,7 +232,22 @@ describe('verifyApprovalsForGrant', () => {
     await writeApproval(ALICE, '900', { reason: 'because' });
     await assert.rejects(verify(step), {
       code: 'ERR_APPROVAL_REASON',
-      message: `${approvalPath('900')}: the reason does not match reasonPattern "^[A-Z]+-[0-9]+" of step approve-deploy-prod`,
+      message: `${approvalPath('900')} (OAM_APPROVAL_REASON): the reason does not match reasonPattern "^[A-Z]+-[0-9]+" of step approve-deploy-prod`,
+    });
+  });
+
+  it("re-reads a comment's reason by id: counts it while it still says so, refuses it once edited", async () => {
+    const step = makeStep({ requireReason: true, reasonPattern: '^[A-Z]+-[0-9]+' });
+    await writeRequest({}, now - 600);
+    const location = { kind: 'merge-request', projectId: '1217', iid: '7' } as const;
+    const createdAt = new Date((now - 400) * 1000).toISOString();
+    await writeApproval(ALICE, '900', { reason: 'OPS-7 go', reasonSource: { kind: 'comment', noteId: 321, location, createdAt } });
+    const note = { id: 321, authorId: '43', authorUsername: 'alice', createdAt, updatedAt: createdAt, system: false, body: 'oam-grant approve deploy-prod: OPS-7 go' };
+    const outcome = await verify(step, lookups({ comments: [note] }));
+    assert.deepEqual(outcome.approvals.map((a) => [a.reason, a.reasonSource.kind]), [['OPS-7 go', 'comment']]);
+    await assert.rejects(verify(step, lookups({ comments: [{ ...note, body: 'oam-grant approve deploy-prod: OPS-8 other' }] })), {
+      code: 'ERR_APPROVAL_REASON',
+      message: `${approvalPath('900')}: comment 321 on merge request !7 was edited after the approval: it no longer gives the reason that was approved`,
     });
   });
 

@@ -39,14 +39,17 @@ export interface GitlabApi {
   readonly calls: ApiCall[];
   /** The notes of one MR, oldest first. */
   notes(projectId: string | number, iid: number): Note[];
-  /** Someone else posts a note on the MR (as in the web UI): `authorId` names one of `users`. */
-  addNote(projectId: string | number, iid: number, body: string, authorId: number): Note;
+  /**
+   * Someone else posts a note on the MR (as in the web UI): `authorId` names one of `users`.
+   * `createdAt` (ISO 8601, default now) dates it, e.g. before a request; notes stay in `created_at` order.
+   */
+  addNote(projectId: string | number, iid: number, body: string, authorId: number, createdAt?: string): Note;
   /** The comments on one commit, oldest first. */
   commitComments(projectId: string | number, sha: string): CommitComment[];
   /** The discussions on one commit, oldest first. */
   commitDiscussions(projectId: string | number, sha: string): Discussion[];
-  /** Someone else starts a discussion on a commit (as in the web UI). */
-  addCommitDiscussion(projectId: string | number, sha: string, body: string, authorId: number): Discussion;
+  /** Someone else starts a discussion on a commit (as in the web UI), dated `createdAt` (default now). */
+  addCommitDiscussion(projectId: string | number, sha: string, body: string, authorId: number, createdAt?: string): Discussion;
   /** Each fault answers the matching requests (all by default) `times` times (default 1), in order. */
   injectFaults(...faults: ApiFault[]): void;
   close(): Promise<void>;
@@ -777,16 +780,19 @@ export async function startGitlabApi(opts: GitlabApiOptions = {}): Promise<Gitla
     url,
     calls,
     notes: (projectId, iid) => [...(notesByMr.get(mrKey(projectKey(projectId), iid)) ?? [])],
-    addNote: (projectId, iid, body, authorId) => {
+    addNote: (projectId, iid, body, authorId, createdAt) => {
       const project = projectKey(projectId);
-      const note = makeNote(someone(authorId), body, project, { mrIid: iid }, new Date().toISOString());
-      mrNotes(project, iid).push(note);
+      const note = makeNote(someone(authorId), body, project, { mrIid: iid }, createdAt ?? new Date().toISOString());
+      // GitLab orders notes by created_at: a back-dated note goes before later ones.
+      const list = mrNotes(project, iid);
+      const later = list.findIndex((n) => Date.parse(n.created_at) > Date.parse(note.created_at));
+      list.splice(later === -1 ? list.length : later, 0, note);
       return note;
     },
     commitComments: (projectId, sha) => [...(commentsByCommit.get(commitKey(projectKey(projectId), sha)) ?? [])],
     commitDiscussions: (projectId, sha) => [...(discussionsByCommit.get(commitKey(projectKey(projectId), sha)) ?? [])],
-    addCommitDiscussion: (projectId, sha, body, authorId) =>
-      newDiscussion(someone(authorId), body, projectKey(projectId), sha, new Date().toISOString()),
+    addCommitDiscussion: (projectId, sha, body, authorId, createdAt) =>
+      newDiscussion(someone(authorId), body, projectKey(projectId), sha, createdAt ?? new Date().toISOString()),
     injectFaults: (...list) => {
       for (const fault of list) faults.push({ fault, left: fault.times ?? 1 });
     },

@@ -230,7 +230,7 @@ describe('approval flow through the bundle', () => {
     const notes = p.note();
     assert.equal(notes.length, 1, 'one note for the pipeline and component');
     assert.match(notes[0]!.body, /🔑 \*\*deploy\\-prod\*\*: granted until/);
-    assert.match(notes[0]!.body, /\| alice \| listed in approvers\.users \| OPS\\-42 release 1\.2 \|/);
+    assert.match(notes[0]!.body, /\| alice \| listed in approvers\.users \| OPS\\-42 release 1\.2 · reason from a pipeline variable \(unsigned\) \|/);
     const methods = world.gitlab.calls.filter((c) => c.path.includes('/merge_requests/7/notes') && c.method !== 'GET').map((c) => c.method);
     assert.ok(methods.includes('PUT'));
 
@@ -373,7 +373,7 @@ describe('approval flow through the bundle', () => {
   it('refuses a missing or malformed reason', async () => {
     const p = newPipeline();
     assert.equal((await p.request('deploy-prod')).status, 0);
-    refused(await p.approve('deploy-prod', ALICE, '901', undefined), 'ERR_APPROVAL_REASON', 'OAM_APPROVAL_REASON: step approve-deploy-prod requires a reason and none was given');
+    refused(await p.approve('deploy-prod', ALICE, '901', undefined), 'ERR_APPROVAL_REASON', 'OAM_EVIDENCE_TOKEN: step approve-deploy-prod requires a reason, and alice wrote no comment "oam-grant approve deploy-prod: <reason>" on merge request !7 between the request and pressing Run');
     refused(await p.approve('deploy-prod', ALICE, '902', 'because'), 'ERR_APPROVAL_REASON', 'OAM_APPROVAL_REASON: the reason does not match reasonPattern "^[A-Z]+-[0-9]+" of step approve-deploy-prod');
     refused(await p.approve('deploy-prod', ALICE, '903', 'OPS-1\n@all'), 'ERR_APPROVAL_REASON', 'OAM_APPROVAL_REASON: the reason contains control characters or line breaks');
   });

@@ -134,7 +134,7 @@ describe('evidence checks of the hand-written-job path (through the bundle)', ()
     mkdirSync(approvals, { recursive: true });
     writeFileSync(
       join(approvals, `${GRANT_JOB}.json`),
-      JSON.stringify({ version: 1, kind: 'approval', component: 'alpha', step: 'approve-alpha', token, reason: '', createdAt: new Date().toISOString() }),
+      JSON.stringify({ version: 1, kind: 'approval', component: 'alpha', step: 'approve-alpha', token, reason: '', reasonSource: { kind: 'none' }, createdAt: new Date().toISOString() }),
     );
     refused(await p.grant('alpha'), /error\[ERR_APPROVAL_INVALID\]: \.oam-grant\/alpha\/approvals\/1000\.json: job 1000 cannot both request \(or grant\) and approve/);
   });

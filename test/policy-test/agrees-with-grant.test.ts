@@ -15,6 +15,7 @@ import { approvalStepFor, credentialTraitOf } from '../../src/access-file/lookup
 import { parseAccessFile } from '../../src/access-file/load.ts';
 import type { AccessFile } from '../../src/access-file/model.ts';
 import { writeApprovalEvidence, writeRequestEvidence } from '../../src/approval/evidence.ts';
+import type { ApprovalLookups } from '../../src/approval/lookups.ts';
 import { verifyApprovalsForGrant } from '../../src/approval/verify-for-grant.ts';
 import { OamError } from '../../src/errors.ts';
 import { httpGet } from '../../src/lib/http.ts';
@@ -27,6 +28,8 @@ import { IssuerTokenVerifier } from '../../src/token/verify.ts';
 import { type Issuer, startIssuer } from '../emulators/index.ts';
 import { withInstance } from '../helpers/access-file.ts';
 import { ACCESS_FILE, ALICE, PROD, testCase } from './helpers.ts';
+
+const COMMENT_ON = { kind: 'merge-request', projectId: '1217', iid: '1' } as const;
 
 const twoOfTwo = ACCESS_FILE.replace('requireReason: true', 'requireReason: true\n          minApprovals: 2');
 
@@ -95,9 +98,27 @@ describe('the runner agrees with the grant gate', () => {
         step: step?.name ?? '',
         token: await evidence(claims),
         reason: approval.reason ?? '',
+        // The reason a case states is the approver's comment: the grant reads it again below.
+        reasonSource:
+          approval.reason === undefined
+            ? { kind: 'none' }
+            : { kind: 'comment', noteId: Number(claims.job_id), location: COMMENT_ON, createdAt: new Date(claims.iat * 1000).toISOString() },
         createdAt: new Date(claims.iat * 1000).toISOString(),
       }, workspaceRoot);
     }
+    // The approvers' comments, as the API would answer them: one per approval job, by its approver, written when Run was pressed.
+    const offline = createOfflineLookups(scenario.people);
+    const lookups: ApprovalLookups = {
+      ...offline,
+      isOfThisChange: (location) => location.kind === 'merge-request' && location.iid === COMMENT_ON.iid,
+      async comment(_location, noteId) {
+        const found = scenario.approvals.find(({ claims }) => Number(claims.job_id) === noteId);
+        if (!found) return { ok: true, value: undefined };
+        const at = new Date(found.claims.iat * 1000).toISOString();
+        const body = `oam-grant approve ${component.name}: ${found.approval.reason ?? ''}`;
+        return { ok: true, value: { id: noteId, body, authorId: found.claims.user_id ?? '', authorUsername: found.approval.login, createdAt: at, updatedAt: at, system: false } };
+      },
+    };
     const own = await verifier.verify(await issuer.mint(signable(scenario.claims)), { audience: 'sts.amazonaws.com', purpose: 'exchange', source: 'OAM_ID_TOKEN' });
     try {
       await verifyApprovalsForGrant({
@@ -108,7 +129,7 @@ describe('the runner agrees with the grant gate', () => {
         own,
         outDir,
         verifier,
-        lookups: createOfflineLookups(scenario.people),
+        lookups,
         now: () => new Date(scenario.nowSeconds * 1000),
       });
       return 'granted';

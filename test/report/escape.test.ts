@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { codeOrEscaped, escapeMarkdown } from '../../src/report/escape.ts';
+import { codeOrEscaped, codeSpanOrEscaped, escapeMarkdown } from '../../src/report/escape.ts';
 
 const ZWSP = '\u200b';
 
@@ -64,6 +64,19 @@ describe('codeOrEscaped', () => {
       const out = codeOrEscaped(hostile);
       assert.ok(!out.startsWith('`'), `${hostile} -> ${out}`);
       assert.equal(out, escapeMarkdown(hostile));
+    }
+  });
+});
+
+describe('codeSpanOrEscaped', () => {
+  it('shows a command to type, spaces and angle brackets included, verbatim in a code span', () => {
+    assert.equal(codeSpanOrEscaped('oam-grant approve deploy-prod: <reason matching ^[A-Z]+-[0-9]+>'), '`oam-grant approve deploy-prod: <reason matching ^[A-Z]+-[0-9]+>`');
+  });
+  it('escapes what a code span cannot hold: a backtick, a line break, invisible or bidi characters, outer blanks', () => {
+    for (const hostile of ['a `b` @all', 'x\n@all', `a${ZWSP}b`, 'a\u202eb', ' padded ', '']) {
+      const out = codeSpanOrEscaped(hostile);
+      assert.ok(!out.startsWith('`'), `${JSON.stringify(hostile)} -> ${out}`);
+      assert.equal(out, escapeMarkdown(hostile, 400));
     }
   });
 });

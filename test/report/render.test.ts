@@ -4,7 +4,7 @@ import { buildAuditRecord } from '../../src/report/audit-record.ts';
 import { renderMetrics } from '../../src/report/metrics.ts';
 import { isNoteFor, noteMarker, renderNote, renderSummary } from '../../src/report/render-note.ts';
 import type { ReportState } from '../../src/report/report-state.ts';
-import { jobUrlFor } from '../../src/report/report-state.ts';
+import { jobUrlFor, pipelineUrlFor } from '../../src/report/report-state.ts';
 import { claims } from '../approval/fixtures.ts';
 
 const requested = {
@@ -94,10 +94,72 @@ describe('renderNote', () => {
     assert.match(body, /\| Session \| `acme.payments@p1002.j1000` \|/);
   });
 
+  describe('the instruction to approvers', () => {
+    const instruction: NonNullable<ReportState['instruction']> = {
+      command: 'oam-grant approve deploy-prod:',
+      reasonRequired: true,
+      reasonPattern: '^[A-Z]+-[0-9]+',
+      place: 'merge-request',
+      variableAccepted: false,
+      pipeline: { id: '1002', url: 'https://gitlab.example.com/acme/payments/-/pipelines/1002' },
+    };
+    const waiting = (i: Partial<typeof instruction> = {}, outcome: ReportState['outcome'] = { kind: 'requested' }) =>
+      renderNote(state(outcome, { approvals: [], instruction: { ...instruction, ...i } }));
+
+    it('says exactly what to write, where, and which job to run', () => {
+      assert.ok(
+        waiting().includes(
+          '**To approve:** comment `oam-grant approve deploy-prod: <reason matching ^[A-Z]+-[0-9]+>` on this merge request yourself (as a line of its own), then press Run on the approve job of [pipeline 1002](https://gitlab.example.com/acme/payments/-/pipelines/1002).\n',
+        ),
+      );
+    });
+    it('on a commit, for an optional reason, and with the variable fallback', () => {
+      const body = waiting({ reasonRequired: false, reasonPattern: undefined, place: 'commit', variableAccepted: true });
+      assert.ok(
+        body.includes(
+          '**To approve:** press Run on the approve job of [pipeline 1002](https://gitlab.example.com/acme/payments/-/pipelines/1002). To give a reason, first comment `oam-grant approve deploy-prod: <reason>` on this commit yourself. Only where you wrote no such comment does a Run-form variable `OAM_APPROVAL_REASON` count, marked unsigned.',
+        ),
+        body,
+      );
+    });
+    it('escapes a pattern that would close the code span', () => {
+      const body = waiting({ reasonPattern: '`x` @all [a](https://evil.example)' });
+      assert.doesNotMatch(body, /`x`|@all|\]\(https:\/\/evil/);
+      assert.match(body, /comment oam\\-grant approve deploy\\-prod\\: &lt;reason matching \\`x\\` @\u200ball/);
+    });
+    it('is shown only while approvals are awaited, or after a refusal at approve', () => {
+      const deniedAt = (stage: 'approve' | 'grant'): ReportState['outcome'] => ({ kind: 'denied', code: 'ERR_APPROVAL_REASON', message: 'no reason', stage, actor: { login: 'alice' }, job: { id: '901' }, at: new Date() });
+      assert.match(waiting({}, deniedAt('approve')), /To approve:/);
+      assert.doesNotMatch(waiting({}, deniedAt('grant')), /To approve:/);
+      assert.doesNotMatch(waiting({}, granted), /To approve:/);
+      assert.doesNotMatch(renderNote(state({ kind: 'approved' }, { instruction })), /To approve:/, '2 of 2: complete');
+      assert.match(renderNote(state({ kind: 'approved' }, { instruction, step: { name: 's', minApprovals: 3, validForSeconds: 1, timeoutSeconds: 1 } })), /To approve:/);
+    });
+  });
+
+  it('labels where each reason came from: a comment, or a pipeline variable (unsigned)', () => {
+    const [alice, carol] = state(granted).approvals;
+    const body = renderNote(
+      state(granted, {
+        approvals: [
+          { ...alice!, reasonSource: { kind: 'comment', noteId: 321, location: { kind: 'merge-request', projectId: '1217', iid: '7' }, createdAt: '2026-01-01T10:04:00Z' } },
+          { ...carol!, reason: 'OPS-2', reasonSource: { kind: 'variable', variable: 'OAM_APPROVAL_REASON' } },
+        ],
+      }),
+    );
+    assert.match(body, /\| alice \| listed in approvers\.users \| OPS\\-1 · comment 321 \|/);
+    assert.match(body, /\| carol \| member of acme\/sre \| OPS\\-2 · reason from a pipeline variable \(unsigned\) \|/);
+    const record = buildAuditRecord(state(granted, { approvals: [{ ...carol!, reason: 'OPS-2', reasonSource: { kind: 'variable', variable: 'OAM_APPROVAL_REASON' } }] }), new Date());
+    assert.equal(record.events[1]?.reasonFrom, 'reason from a pipeline variable (unsigned)');
+    assert.deepEqual(record.events[1]?.reasonSource, { kind: 'variable', variable: 'OAM_APPROVAL_REASON' });
+  });
+
   it('builds job links from signed claims only', () => {
     assert.equal(jobUrlFor('https://gitlab.example.com', claims({ project_path: 'acme/payments', job_id: '9' })), 'https://gitlab.example.com/acme/payments/-/jobs/9');
     assert.equal(jobUrlFor('https://gitlab.example.com', claims({ project_path: 'acme/x)(javascript:', job_id: '9' })), undefined);
     assert.equal(jobUrlFor('javascript:alert(1)', claims()), undefined);
+    assert.equal(pipelineUrlFor('https://gitlab.example.com/', claims({ project_path: 'acme/payments', pipeline_id: '1002' })), 'https://gitlab.example.com/acme/payments/-/pipelines/1002');
+    assert.equal(pipelineUrlFor('https://gitlab.example.com', claims({ pipeline_id: '1002/../x' })), undefined);
   });
 
   it('summarises in plain text for the job log', () => {
