@@ -13,6 +13,7 @@ import {
 } from '../approval/checks.ts';
 import type { CommandDeps } from '../approval/deps.ts';
 import { gitlabApiOf, reportContextOf, scopeOf } from '../approval/deps.ts';
+import { jobProjectOf, pipelineVariablesNotices } from '../report/pipeline-variables.ts';
 import { writeApprovalEvidence } from '../approval/evidence.ts';
 import { createApprovalLookups } from '../approval/lookups.ts';
 import { findApproverReason, REASON_VARIABLE } from '../approval/reason.ts';
@@ -44,7 +45,8 @@ export async function runApprove(deps: CommandDeps): Promise<number> {
   const scope = scopeOf(deps, own.claims);
   const lookups = createApprovalLookups({ api, scope });
   const approver = own.claims.user_login ?? `user ${own.claims.user_id ?? '?'}`;
-  const report = reportContextOf(deps, api, scope);
+  // The note is rewritten at every event: the request's warning about pipeline variables must stay in it.
+  const report = { ...reportContextOf(deps, api, scope), notices: await pipelineVariablesNotices(api, jobProjectOf(own.claims), log, options.debug) };
 
   let request: VerifiedRequest | undefined;
   let approval: ApprovalForReport;

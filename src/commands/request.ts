@@ -17,7 +17,7 @@ import { describeRequestedAccess } from '../providers/requested-access.ts';
 import { buildReportState } from '../report/build-state.ts';
 import { formatDuration } from '../report/format.ts';
 import { fromIat, jobRefOf, personOf } from '../report/report-state.ts';
-import { pipelineVariablesNotices } from '../report/pipeline-variables.ts';
+import { jobProjectOf, pipelineVariablesNotices } from '../report/pipeline-variables.ts';
 import { reportEvent } from '../report/report-event.ts';
 import type { VerifiedToken } from '../token/types.ts';
 import { loadTarget } from './target.ts';
@@ -33,10 +33,7 @@ export async function runRequest(deps: CommandDeps): Promise<number> {
   const api = gitlabApiOf(deps, target.file.gitlab);
   const scope = scopeOf(deps, own.claims);
   const commentPlace = commentPlaceOf(scope);
-  // Where the job runs: in a fork MR pipeline run in the parent project, job_project_id (project_id names the fork).
-  const jobProjectId = own.claims.raw.job_project_id;
-  const jobProject = typeof jobProjectId === 'string' || typeof jobProjectId === 'number' ? String(jobProjectId) : own.claims.project_id;
-  const notices = await pipelineVariablesNotices(api, jobProject, log, options.debug);
+  const notices = await pipelineVariablesNotices(api, jobProjectOf(own.claims), log, options.debug);
   const report = { ...reportContextOf(deps, api, scope), notices };
   const base = {
     component: target.component.name,

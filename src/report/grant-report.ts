@@ -13,6 +13,7 @@ import type { Decision } from '../policy/evaluate.ts';
 import { describeRequestedAccess } from '../providers/requested-access.ts';
 import type { VerifiedToken } from '../token/types.ts';
 import { buildReportState } from './build-state.ts';
+import { jobProjectOf, pipelineVariablesNotices } from './pipeline-variables.ts';
 import { type GrantedCredential, jobRefOf, personOf } from './report-state.ts';
 import { type ReportEventResult, reportEvent } from './report-event.ts';
 
@@ -25,8 +26,11 @@ export interface GrantReportInput {
   readonly exchangeMs: number;
 }
 
-function reportContext(deps: CommandDeps, target: ComponentTarget, token: VerifiedToken) {
-  return reportContextOf(deps, gitlabApiOf(deps, target.file.gitlab), scopeOf(deps, token.claims));
+/** Where the note goes, with the project's pipeline-variable warning: the note is rewritten at every event and must keep it. */
+async function reportContext(deps: CommandDeps, target: ComponentTarget, token: VerifiedToken) {
+  const api = gitlabApiOf(deps, target.file.gitlab);
+  const notices = await pipelineVariablesNotices(api, jobProjectOf(token.claims), deps.log, deps.options.debug);
+  return { ...reportContextOf(deps, api, scopeOf(deps, token.claims)), notices };
 }
 
 function matchedPolicies(decision: Decision | undefined): string[] {
@@ -60,7 +64,7 @@ export async function reportGrant(deps: CommandDeps, input: GrantReportInput): P
       exchangeMs: input.exchangeMs,
     },
   });
-  return reportEvent({ ...reportContext(deps, target, token), state, required: isAuditRequired(target.component) });
+  return reportEvent({ ...(await reportContext(deps, target, token)), state, required: isAuditRequired(target.component) });
 }
 
 /**
@@ -85,7 +89,7 @@ export async function reportGrantDenied(deps: CommandDeps, target: ComponentTarg
     outcome: { kind: 'denied', code: error.code, message: error.message, stage: 'grant', actor: personOf(token.claims), job: jobRefOf(target.file.gitlab.url, token.claims), at: deps.now() },
   });
   try {
-    await reportEvent({ ...reportContext(deps, target, token), state, required: false });
+    await reportEvent({ ...(await reportContext(deps, target, token)), state, required: false });
   } catch (reportError) {
     deps.log.warn(`could not record the denial: ${reportError instanceof Error ? reportError.message : 'unknown error'}`);
   }

@@ -189,8 +189,8 @@ describe('approval flow through the bundle', () => {
           OAM_APPROVAL_REASON: reason,
         });
       },
-      async grant(component: string, person: object = DEV) {
-        const token = await world.issuer.mint({ ...person, ...common, pipeline_id: id, job_id: '1000' });
+      async grant(component: string, person: object = DEV, extra: Record<string, unknown> = {}) {
+        const token = await world.issuer.mint({ ...person, ...common, pipeline_id: id, job_id: '1000', ...extra });
         return run(['grant', '--component', component], dir, { ...base('1000'), OAM_ID_TOKEN: token });
       },
       note: () => world.gitlab.notes('1217', 7).filter((n) => n.body.startsWith(`<!-- oam-grant:v1 pipeline=${id} `)),
@@ -562,6 +562,15 @@ describe('approval flow through the bundle', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /warning: project 1218 lets Developers set pipeline variables \(the minimum role to use pipeline variables is Developer\): whoever may set them can override this job's variables, OAM_\* and GitLab's predefined ones included/);
     assert.match(r.stderr, /Settings > CI\/CD > Variables > "Minimum role to use pipeline variables"/);
+    assert.match(q.note()[0]!.body, /^> ⚠️ \*\*Warning\*\*: project 1218 lets Developers set pipeline variables/m);
+    // The note is rewritten at each event; the warning stays through approve and grant.
+    const inFork = { job_project_id: '1218' };
+    assert.equal((await q.approve('pair', ALICE, '901', undefined, inFork)).status, 0);
+    assert.match(q.note()[0]!.body, /^> ⚠️ \*\*Warning\*\*: project 1218 lets Developers set pipeline variables/m);
+    assert.equal((await q.approve('pair', BOB, '902', undefined, inFork)).status, 0);
+    const granted = await q.grant('pair', DEV, inFork);
+    assert.equal(granted.status, 0, granted.stderr);
+    assert.match(q.note()[0]!.body, /granted until/);
     assert.match(q.note()[0]!.body, /^> ⚠️ \*\*Warning\*\*: project 1218 lets Developers set pipeline variables/m);
   });
 
