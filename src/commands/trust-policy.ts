@@ -10,6 +10,7 @@ import { OamError } from '../errors.ts';
 import { trustScopeOf } from '../policy/trust-scope.ts';
 import { awsTrustPolicy } from '../trust/aws-sts.ts';
 import type { TrustBuilder, TrustConfig } from '../trust/types.ts';
+import { vaultJwtTrustConfig } from '../trust/vault-jwt.ts';
 import type { Deps } from './deps.ts';
 import { loadTarget } from './target.ts';
 
@@ -18,6 +19,7 @@ type Registry = { readonly [K in CredentialTrait['type']]?: TrustBuilder<Extract
 /** Each provider's configuration builder, keyed by trait type. */
 const TRUST_BUILDERS: Registry = {
   'aws-sts': awsTrustPolicy,
+  'vault-jwt': vaultJwtTrustConfig,
 };
 
 function builderFor<T extends CredentialTrait>(trait: T): TrustBuilder<T> {

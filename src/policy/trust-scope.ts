@@ -12,6 +12,7 @@
  */
 import type { AccessFile, Component, GitlabConditionsPolicy } from '../access-file/model.ts';
 import { OamError } from '../errors.ts';
+import { durationCapFor } from './evaluate.ts';
 
 export interface TrustScope {
   readonly projects: readonly string[];
@@ -19,6 +20,10 @@ export interface TrustScope {
   readonly refTypes: readonly ('branch' | 'tag')[];
   /** The refs as the file writes them (our globs: `*` within a segment, `**` across). */
   readonly refs: readonly string[];
+  /** The `ref_protected` the file requires, for clouds that read claims (Vault); undefined when it requires none. */
+  readonly refProtected?: boolean;
+  /** The shortest credential-limits cap, for clouds whose configuration sets the lifetime (Vault's token TTLs). */
+  readonly maxDurationSeconds?: number;
   /** What the configuration admits that the file may not mean to. */
   readonly warnings: readonly string[];
   /** What the cloud cannot express, left to oam-grant. */
@@ -47,7 +52,7 @@ function intersect<T extends string>(lists: (readonly T[] | undefined)[]): T[] |
  * not, and an unprotected tag can be created by any Developer. So tags are in
  * the configuration only where the file names them, and then with this warning.
  */
-function unprotectedTagWarning(refs: readonly string[]): string {
+export function unprotectedTagWarning(refs: readonly string[]): string {
   return (
     `the configuration admits tags matching ${refs.join(', ')} (refTypes names tag), and the cloud cannot see ref_protected: anyone who can create such a tag could call the cloud directly and skip oam-grant; ` +
     'protect those tags (Settings > Repository > Protected tags, Allowed to create) so that only the people you trust can create them'
@@ -82,6 +87,14 @@ export function trustScopeOf(file: AccessFile, component: Component, projectPath
       hint: 'add refs (e.g. ["main", "release/*"]) to a gitlab-conditions policy for this component; the trust configuration is the wall that holds when a job script is changed',
     });
   }
+  const protections = new Set(policies.map((p) => p.refProtected).filter((v): v is boolean => v !== undefined));
+  if (protections.size > 1) {
+    throw new OamError('ERR_USAGE', `the gitlab-conditions policies for ${component.name} require refProtected both true and false: no ref could pass`, {
+      hint: 'give the policies that apply to this component the same refProtected',
+    });
+  }
+  const refProtected = [...protections][0];
+  const maxDurationSeconds = durationCapFor(file, component);
   if (refTypes.includes('tag')) warnings.push(unprotectedTagWarning(refs));
   if (refs.includes('**')) notes.push(`refs includes "**": any ${refTypes.join(' or ')} of the project is admitted; pin protected refs here`);
   if (policies.some((p) => p.refProtected !== undefined)) {
@@ -92,7 +105,15 @@ export function trustScopeOf(file: AccessFile, component: Component, projectPath
   if (file.steps.some((s) => s.component === component.name)) {
     notes.push('approvals are enforced by oam-grant only: the trust configuration must pin protected refs so a changed job script cannot skip them');
   }
-  return { projects, refTypes, refs, warnings, notes };
+  return {
+    projects,
+    refTypes,
+    refs,
+    ...(refProtected !== undefined ? { refProtected } : {}),
+    ...(maxDurationSeconds !== undefined ? { maxDurationSeconds } : {}),
+    warnings,
+    notes,
+  };
 }
 
 /** Every `sub` the scope admits, each ref written by `pattern` (the cloud's wildcard syntax). */

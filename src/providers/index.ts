@@ -2,12 +2,14 @@ import type { CredentialTrait } from '../access-file/model.ts';
 import { OamError } from '../errors.ts';
 import { awsStsProvider } from './aws-sts.ts';
 import type { CredentialProvider } from './types.ts';
+import { vaultJwtProvider } from './vault-jwt.ts';
 
 type Registry = { readonly [K in CredentialTrait['type']]?: CredentialProvider<Extract<CredentialTrait, { type: K }>> };
 
 /** Providers keyed by trait type; adding a cloud means adding one entry here. */
 const PROVIDERS: Registry = {
   'aws-sts': awsStsProvider,
+  'vault-jwt': vaultJwtProvider,
 };
 
 export function providerFor<T extends CredentialTrait>(trait: T): CredentialProvider<T> {
