@@ -45,6 +45,8 @@ export interface VaultEmulator {
   unseal(): void;
   /** Each fault is consumed by exactly one request, in order. */
   injectFaults(...faults: VaultFault[]): void;
+  /** Drops the faults not consumed yet. */
+  clearFaults(): void;
   /** Moves the emulator's clock (token expiry and the ID token's times). */
   advanceClock(seconds: number): void;
   close(): Promise<void>;
@@ -81,7 +83,8 @@ export interface VaultJwtMount {
 }
 
 export interface VaultOptions {
-  readonly mounts: readonly VaultJwtMount[];
+  /** Or a function of the emulator's URL, for roles whose bound audience is Vault's own address (GitLab's default). */
+  readonly mounts: readonly VaultJwtMount[] | ((vaultUrl: string) => readonly VaultJwtMount[]);
   readonly port?: number;
   /** Seconds; Vault's default_lease_ttl and max_lease_ttl are both 768 h. */
   readonly defaultLeaseTtl?: number;
@@ -211,7 +214,9 @@ export async function startVault(opts: VaultOptions): Promise<VaultEmulator> {
   let sealed = false;
   let clockOffsetMs = 0;
   const now = () => Date.now() + clockOffsetMs;
-  const namespaces = [...new Set(opts.mounts.map((m) => trimSlashes(m.namespace ?? '')))].filter(Boolean).sort((a, b) => b.length - a.length);
+  // Set once the server listens (the mounts may depend on its URL).
+  let mounts: readonly VaultJwtMount[] = [];
+  let namespaces: string[] = [];
 
   /** OIDC discovery (its issuer must be the URL, as cap checks), then the JWKS; a failure is not cached. */
   const keysFor = (mount: VaultJwtMount): Promise<JWTVerifyGetKey> => {
@@ -391,7 +396,7 @@ export async function startVault(opts: VaultOptions): Promise<VaultEmulator> {
     const method = req.method ?? 'GET';
     const loginMatch = /^auth\/(.+)\/login$/.exec(path);
     if (loginMatch && (method === 'POST' || method === 'PUT')) {
-      const mount = opts.mounts.find((m) => trimSlashes(m.path ?? 'jwt') === loginMatch[1] && trimSlashes(m.namespace ?? '') === namespace);
+      const mount = mounts.find((m) => trimSlashes(m.path ?? 'jwt') === loginMatch[1] && trimSlashes(m.namespace ?? '') === namespace);
       if (!mount) throw permissionDenied();
       let parsed: unknown;
       try {
@@ -429,10 +434,6 @@ export async function startVault(opts: VaultOptions): Promise<VaultEmulator> {
     }
     const call: { -readonly [K in keyof VaultCall]: VaultCall[K] } = { method: req.method ?? 'GET', path, namespace, status: 0, at: Date.now() };
     calls.push(call);
-    let abandoned = false;
-    req.socket.once('close', () => {
-      abandoned = true;
-    });
     const send = (status: number, json?: unknown, error?: string) => {
       call.status = status;
       if (error) call.error = error;
@@ -453,7 +454,7 @@ export async function startVault(opts: VaultOptions): Promise<VaultEmulator> {
     if (fault?.kind === 'delay') {
       await sleep(fault.ms);
       // The client gave up meanwhile: nothing is issued for a request nobody reads.
-      if (abandoned) {
+      if (req.socket.destroyed) {
         call.error = 'abandoned';
         return;
       }
@@ -469,6 +470,8 @@ export async function startVault(opts: VaultOptions): Promise<VaultEmulator> {
       send(error.status, { errors: [error.message] }, error.message);
     }
   }, opts.port);
+  mounts = typeof opts.mounts === 'function' ? opts.mounts(server.url) : opts.mounts;
+  namespaces = [...new Set(mounts.map((m) => trimSlashes(m.namespace ?? '')))].filter(Boolean).sort((a, b) => b.length - a.length);
 
   return {
     url: server.url,
@@ -483,6 +486,9 @@ export async function startVault(opts: VaultOptions): Promise<VaultEmulator> {
     },
     injectFaults: (...list) => {
       faults.push(...list);
+    },
+    clearFaults: () => {
+      faults.length = 0;
     },
     advanceClock: (seconds) => {
       clockOffsetMs += seconds * 1000;
