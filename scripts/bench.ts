@@ -1,8 +1,9 @@
 /**
  * Benchmark (not a test): median wall time of the bundled `grant` against
  * `node -e 0` and against the AWS CLI's assume-role-with-web-identity on the
- * same loopback STS, interleaved so machine noise hits all three alike; plus
- * the bundle size and grant's peak RSS.
+ * same loopback STS, interleaved so machine noise hits all three alike; a
+ * vault-jwt grant against the Vault emulator; the bundle size and grant's
+ * peak RSS.
  *
  *   npm run bench            (RUNS=N to change the number of rounds, default 15)
  */
@@ -28,6 +29,11 @@ spec:
       traits:
         - type: aws-sts
           properties: {roleArn: "${ROLE}", region: eu-west-1}
+    - name: secrets
+      type: gitlab-job
+      traits:
+        - type: vault-jwt
+          properties: {address: "VAULT_URL", role: ci}
   policies:
     - name: main-only
       type: gitlab-conditions
@@ -53,11 +59,20 @@ function timed(command: string, args: string[], options: { cwd: string; env: Rec
 const emulators = spawn(process.execPath, ['--import', 'tsx', 'test/emulators/cli.ts'], { stdio: ['ignore', 'pipe', 'inherit'] });
 const firstLine = await new Promise<string>((done) => createInterface({ input: emulators.stdout }).once('line', done));
 const world = JSON.parse(firstLine) as { issuer: string; sts: string; gitlab: string };
+// The Vault emulator in a process of its own too, trusting that issuer for the audience it is given: its own URL.
+const VAULT = `import { startVault } from './test/emulators/vault.ts';
+const vault = await startVault({ mounts: (url) => [{ oidcDiscoveryUrl: process.env.ISSUER, boundIssuer: process.env.ISSUER,
+  roles: [{ name: 'ci', userClaim: 'user_email', boundAudiences: [url], tokenTtl: 900, tokenExplicitMaxTtl: 900 }] }] });
+process.stdout.write(vault.url + '\\n');
+process.once('SIGTERM', () => vault.close().then(() => process.exit(0)));`;
+const vaultProcess = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', VAULT], { env: { ...process.env, ISSUER: world.issuer }, stdio: ['ignore', 'pipe', 'inherit'] });
+const vaultUrl = await new Promise<string>((done) => createInterface({ input: vaultProcess.stdout }).once('line', done));
 const workspace = mkdtempSync(join(tmpdir(), 'oam-grant-bench-'));
 try {
   mkdirSync(join(workspace, '.gitlab'));
-  writeFileSync(join(workspace, '.gitlab/oam.yaml'), withInstance(ACCESS_FILE, world.issuer));
+  writeFileSync(join(workspace, '.gitlab/oam.yaml'), withInstance(ACCESS_FILE.replace('VAULT_URL', vaultUrl), world.issuer));
   const token = await (await fetch(`${world.issuer}/mint?format=raw&ttl=3600&ref=main&ref_type=branch&ref_protected=true`)).text();
+  const vaultToken = await (await fetch(`${world.issuer}/mint?format=raw&ttl=3600&ref=main&ref_type=branch&ref_protected=true&aud=${encodeURIComponent(vaultUrl)}`)).text();
   const env = {
     PATH: process.env.PATH ?? '',
     HOME: workspace,
@@ -71,26 +86,29 @@ try {
   };
   const opts = { cwd: workspace, env };
   const haveAws = existsSync(AWS);
-  const samples = { node: [] as number[], grant: [] as number[], aws: [] as number[] };
+  const samples = { node: [] as number[], grant: [] as number[], aws: [] as number[], vault: [] as number[] };
   for (let i = 0; i < RUNS + 1; i++) {
     const node = timed(process.execPath, ['-e', '0'], opts);
     const grant = timed(process.execPath, [CLI, 'grant', '--component', 'deploy'], opts);
     const aws = haveAws
       ? timed(AWS, ['sts', 'assume-role-with-web-identity', '--endpoint-url', world.sts, '--role-arn', ROLE, '--role-session-name', 'bench', '--web-identity-token', token, '--output', 'json'], opts)
       : Number.NaN;
+    const vault = timed(process.execPath, [CLI, 'grant', '--component', 'secrets', '--dotenv', 'vault.env'], { cwd: workspace, env: { ...env, OAM_ID_TOKEN: vaultToken } });
     if (i === 0) continue; // warm-up round: file cache, first connection
     samples.node.push(node);
     samples.grant.push(grant);
     samples.aws.push(aws);
+    samples.vault.push(vault);
   }
   const rss = spawnSync('/usr/bin/time', ['-f', '%M', process.execPath, CLI, 'grant', '--component', 'deploy'], { ...opts, encoding: 'utf8' });
   const peakKb = Number(rss.stderr.trim().split('\n').at(-1));
-  const m = { node: median(samples.node), grant: median(samples.grant), aws: median(samples.aws) };
+  const m = { node: median(samples.node), grant: median(samples.grant), aws: median(samples.aws), vault: median(samples.vault) };
   const size = statSync(CLI).size;
   const line = (name: string, value: string, target: string) => console.log(`${name.padEnd(34)}${value.padStart(12)}   ${target}`);
   console.log(`oam-grant benchmark: ${RUNS} interleaved rounds on loopback emulators (median wall time)\n`);
   line('node -e 0', `${m.node.toFixed(1)} ms`, '');
   line('oam-grant grant (bundle)', `${m.grant.toFixed(1)} ms`, '');
+  line('oam-grant grant, vault-jwt', `${m.vault.toFixed(1)} ms`, '');
   line('aws sts assume-role-with-web-identity', haveAws ? `${m.aws.toFixed(1)} ms` : 'n/a', haveAws ? '' : '(/usr/bin/aws missing: apt-get install awscli)');
   console.log('');
   line('grant / node -e 0', `${(m.grant / m.node).toFixed(2)}x`, 'target <= 4x');
@@ -99,5 +117,6 @@ try {
   line('grant peak RSS', Number.isFinite(peakKb) ? `${(peakKb / 1024).toFixed(1)} MB` : 'n/a', 'target <= 90 MB');
 } finally {
   emulators.kill('SIGTERM');
+  vaultProcess.kill('SIGTERM');
   rmSync(workspace, { recursive: true, force: true });
 }
