@@ -9,6 +9,7 @@ import { isTransientVaultError, VAULT_TTL_CEILING_SECONDS, VaultApiError, vaultJ
 import type { VerifiedToken } from '../../src/token/types.ts';
 import { IssuerTokenVerifier } from '../../src/token/verify.ts';
 import { type Issuer, startIssuer } from '../emulators/issuer.ts';
+import { type LoopbackServer, listenLoopback, sendJson } from '../emulators/server.ts';
 import { startVault, type VaultEmulator, type VaultRole } from '../emulators/vault.ts';
 
 const AUD = 'https://vault.example.com';
@@ -280,4 +281,64 @@ describe('isTransientVaultError', () => {
   for (const [name, error, expected] of cases) {
     it(`${name}: ${expected ? 'transient' : 'permanent'}`, () => assert.equal(isTransientVaultError(error), expected));
   }
+});
+
+/**
+ * Answers no real Vault gives a JWT login, from a scripted loopback server:
+ * the provider must fail closed on them, and keep secrets out of messages
+ * even when a server echoes them.
+ */
+describe('vaultJwtProvider against answers a JWT login should never get', () => {
+  let issuer: Issuer;
+  let server: LoopbackServer;
+  let next: { status: number; body: unknown } = { status: 200, body: {} };
+  const paths: string[] = [];
+  const log = new Logger({ sink: { write: () => undefined } });
+
+  before(async () => {
+    issuer = await startIssuer();
+    server = await listenLoopback((req, res) => {
+      paths.push(req.url ?? '');
+      if (req.url === '/v1/auth/token/revoke-self') return void res.writeHead(204).end();
+      sendJson(res, next.status, next.body);
+    });
+  });
+  after(async () => {
+    await server.close();
+    await issuer.close();
+  });
+
+  const attempt = async (answer: { status: number; body: unknown }, raw?: string) => {
+    next = answer;
+    paths.length = 0;
+    const jwt = raw ?? (await issuer.mint({}, { aud: AUD }));
+    const token = await new IssuerTokenVerifier({ issuer: issuer.url, get: httpGet }).verify(jwt, { audience: AUD, purpose: 'exchange', source: 'OAM_ID_TOKEN' });
+    return vaultJwtProvider.exchange({ trait: vaultTrait(server.url), token, sessionName: 's', env: {}, log, sleep: async () => {}, maxDurationSeconds: 900 });
+  };
+  const auth = (extra: Record<string, unknown>) => ({ status: 200, body: { auth: { client_token: 'hvs.odd-token-0001', accessor: 'acc', lease_duration: 600, renewable: false, ...extra } } });
+
+  it('refuses a token without expiry (lease_duration 0) and revokes it', async () => {
+    await assert.rejects(attempt(auth({ lease_duration: 0 })), (e: unknown) => e instanceof OamError && e.code === 'ERR_POLICY_DENIED' && /with no expiry/.test(e.message));
+    assert.deepEqual(paths, ['/v1/auth/jwt/login', '/v1/auth/token/revoke-self']);
+  });
+
+  it('refuses an answer without a client token or lease', async () => {
+    for (const body of [{}, { auth: null }, { auth: { client_token: '', lease_duration: 60 } }, { auth: { client_token: 'hvs.x', lease_duration: 'soon' } }]) {
+      await assert.rejects(attempt({ status: 200, body }), (e: unknown) => e instanceof OamError && e.code === 'ERR_EXCHANGE_FAILED' && /without a client token and its lease duration/.test(e.message));
+    }
+  });
+
+  it('names login MFA, which a job cannot answer', async () => {
+    await assert.rejects(attempt({ status: 200, body: { auth: { client_token: '', mfa_requirement: { mfa_request_id: 'x' } } } }), (e: unknown) => e instanceof OamError && /asks for MFA/.test(e.message) && /exempt/.test(e.hint ?? ''));
+  });
+
+  it('does not follow a redirect (a standby without request forwarding), and says so', async () => {
+    await assert.rejects(attempt({ status: 307, body: {} }), (e: unknown) => e instanceof OamError && /HTTP 307/.test(e.message) && /does not follow redirects/.test(e.hint ?? ''));
+    assert.equal(paths.length, 1);
+  });
+
+  it('keeps the ID token out of the message even when Vault echoes it', async () => {
+    const jwt = await issuer.mint({}, { aud: AUD });
+    await assert.rejects(attempt({ status: 400, body: { errors: [`error parsing token: ${jwt}`] } }, jwt), (e: unknown) => e instanceof OamError && !e.message.includes(jwt) && e.message.includes('[redacted]'));
+  });
 });
