@@ -9,6 +9,7 @@ import type { AccessFile, AwsStsTrait, Component, CredentialTrait } from '../acc
 import { OamError } from '../errors.ts';
 import { trustScopeOf } from '../policy/trust-scope.ts';
 import { awsTrustPolicy } from '../trust/aws-sts.ts';
+import { gcpTrustConfig } from '../trust/gcp-wif.ts';
 import type { TrustBuilder, TrustConfig } from '../trust/types.ts';
 import { vaultJwtTrustConfig } from '../trust/vault-jwt.ts';
 import type { Deps } from './deps.ts';
@@ -19,6 +20,7 @@ type Registry = { readonly [K in CredentialTrait['type']]?: TrustBuilder<Extract
 /** Each provider's configuration builder, keyed by trait type. */
 const TRUST_BUILDERS: Registry = {
   'aws-sts': awsTrustPolicy,
+  'gcp-wif': gcpTrustConfig,
   'vault-jwt': vaultJwtTrustConfig,
 };
 

@@ -1,6 +1,7 @@
 import type { CredentialTrait } from '../access-file/model.ts';
 import { OamError } from '../errors.ts';
 import { awsStsProvider } from './aws-sts.ts';
+import { gcpWifProvider } from './gcp-wif.ts';
 import type { CredentialProvider } from './types.ts';
 import { vaultJwtProvider } from './vault-jwt.ts';
 
@@ -9,6 +10,7 @@ type Registry = { readonly [K in CredentialTrait['type']]?: CredentialProvider<E
 /** Providers keyed by trait type; adding a cloud means adding one entry here. */
 const PROVIDERS: Registry = {
   'aws-sts': awsStsProvider,
+  'gcp-wif': gcpWifProvider,
   'vault-jwt': vaultJwtProvider,
 };
 

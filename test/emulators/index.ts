@@ -9,6 +9,7 @@ export { DEFAULT_AUDIENCE, DEFAULT_SHA, startIssuer } from './issuer.ts';
 export type { IssuedCredentials, StsCall, StsEmulator, StsFault, StsRole } from './sts.ts';
 export { startSts, stringLike } from './sts.ts';
 export { goGlob, startVault, type VaultCall, type VaultEmulator, type VaultFault, type VaultJwtMount, type VaultRole, type VaultToken } from './vault.ts';
+export { type GoogleCall, type GoogleEmulator, type GoogleFault, type GoogleProvider, type GoogleServiceAccount, startGoogle } from './google.ts';
 
 /** The role the embedded default's STS trusts GitLab tokens of acme/payments for. */
 export const DEFAULT_ROLE_ARN = 'arn:aws:iam::123456789012:role/ci-deploy';
