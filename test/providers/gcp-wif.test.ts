@@ -317,6 +317,18 @@ describe('gcpWifProvider against a misbehaving server', () => {
     }
   });
 
+  it('keeps the tokens out of a message even when Google echoes them', async () => {
+    answer = (path) =>
+      path === '/v1/token'
+        ? { status: 200, body: FEDERATED }
+        : { status: 400, body: { error: { code: 400, status: 'INVALID_ARGUMENT', message: `bad request: ${FEDERATED.access_token} for ${token.raw}` } } };
+    await assert.rejects(exchange(gcpTrait({ stsEndpoint: server.url, iamCredentialsEndpoint: server.url })), (error: unknown) => {
+      assert.ok(error instanceof OamError);
+      assert.match(error.message, /INVALID_ARGUMENT: bad request: \[redacted\] for \[redacted\]$/);
+      return true;
+    });
+  });
+
   it('ends at the total budget against a server that drips its answer', async () => {
     const started = Date.now();
     await assert.rejects(exchange(gcpTrait({ stsEndpoint: drip.url }), { connectMs: 1_000, requestMs: 250, totalMs: 900 }), (error: unknown) => {
