@@ -14,8 +14,13 @@ import { checkServiceUrl } from './service-url.ts';
 export const MAX_SESSION_POLICY_CHARS = 2048;
 export const DEFAULT_DURATION_SECONDS = 900;
 
-const TRAIT_TYPES = new Set(['aws-sts', 'mr-audit']);
-const CREDENTIAL_TRAIT_TYPES = new Set(['aws-sts']);
+const TRAIT_TYPES = new Set(['aws-sts', 'gcp-wif', 'mr-audit']);
+const CREDENTIAL_TRAIT_TYPES = new Set(['aws-sts', 'gcp-wif']);
+/** Each trait type's service URLs: https, or plain http on loopback (the build normalises them and cannot parse anything else). */
+const ENDPOINT_KEYS: Readonly<Record<string, readonly string[]>> = {
+  'aws-sts': ['stsEndpoint'],
+  'gcp-wif': ['stsEndpoint', 'iamCredentialsEndpoint'],
+};
 const CONDITION_FIELDS = ['refProtected', 'refs', 'refTypes', 'environments', 'pipelineSources', 'projectPaths'] as const;
 
 type Entry = Record<string, unknown>;
@@ -86,12 +91,14 @@ export function checkSemantics(value: unknown, list: ProblemList): void {
       if (earlier !== undefined) {
         list.add(`${base}/traits/${k}/type`, `second ${type} trait (first at index ${earlier}); a component takes at most one trait of each type`);
       } else seen.set(type, k);
-      if (type !== 'aws-sts') return;
       const properties = asEntry(trait.properties);
       if (!properties) return;
-      const endpoint = asString(properties.stsEndpoint);
-      const endpointProblem = endpoint === undefined || endpoint === '' ? undefined : checkServiceUrl(endpoint);
-      if (endpointProblem !== undefined) list.add(`${base}/traits/${k}/properties/stsEndpoint`, endpointProblem);
+      for (const key of ENDPOINT_KEYS[type] ?? []) {
+        const endpoint = asString(properties[key]);
+        const endpointProblem = endpoint === undefined || endpoint === '' ? undefined : checkServiceUrl(endpoint);
+        if (endpointProblem !== undefined) list.add(`${base}/traits/${k}/properties/${key}`, endpointProblem);
+      }
+      if (type !== 'aws-sts') return;
       const duration = properties.durationSeconds;
       // A duration the schema refuses is reported there; comparing it with caps would only add noise.
       const usable = duration === undefined || (Number.isInteger(duration) && Number(duration) >= 900 && Number(duration) <= 43200);
