@@ -6,7 +6,7 @@
  * said so — and fails when an issuance broke the window or the duration.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_SHA, type EmbeddedDefault, startEmbeddedDefault } from '../emulators/index.ts';
@@ -203,6 +203,27 @@ describe('refresh and close through the bundle', () => {
     assert.match(closed.violations[0], /after the approval window ended at/);
     assert.match(closed.violations[1], /issued for 7200 s, .* but the file allows 900 s/);
     assert.match(p.note()[0]!.body, /❌ \*\*Closed: a grant outlived/);
+  });
+
+  it('close after a grant that never happened: nothing to close, a record saying so', async () => {
+    const p = await approvedPipeline(60);
+    // The approve job's own audit record says "approved": nothing was issued.
+    const approved = await runCli(['close', '--component', 'deploy-prod'], { cwd: p.dir, env: { ...p.base('1002'), OAM_EVIDENCE_TOKEN: await p.evidence(DEV, '1002') } });
+    assert.equal(approved.status, 0, approved.stderr);
+    assert.match(approved.stderr, /the grant of deploy-prod ended as approved: nothing was issued, nothing to close/);
+    assert.equal(p.read('closed.json').outcome, 'approved');
+    rmSync(join(p.dir, '.oam-grant/audit.json'));
+    const close = await runCli(['close', '--component', 'deploy-prod'], { cwd: p.dir, env: { ...p.base('1002'), OAM_EVIDENCE_TOKEN: await p.evidence(DEV, '1002') } });
+    assert.equal(close.status, 0, close.stderr);
+    assert.match(close.stderr, /no \.oam-grant\/audit\.json: the grant job did not run, or its artifacts were not handed on; nothing to close/);
+    assert.equal(p.read('closed.json').outcome, 'nothing-granted');
+  });
+
+  it('close will not run on a cloud token: its own token must carry the evidence audience', async () => {
+    const p = await approvedPipeline(60);
+    const close = await runCli(['close', '--component', 'deploy-prod'], { cwd: p.dir, env: { ...p.base('1002'), OAM_EVIDENCE_TOKEN: await p.jobToken('1002') } });
+    assert.equal(close.status, 3, close.stderr);
+    assert.match(close.stderr, /^error\[ERR_TOKEN_AUDIENCE\]/m);
   });
 
   it('close refuses an audit record of another pipeline', async () => {
