@@ -235,4 +235,17 @@ describe('refresh and close through the bundle', () => {
     assert.equal(close.status, 3, close.stderr);
     assert.match(close.stderr, /^error\[ERR_APPROVAL_INVALID\]: audit\.json is from pipeline "1", not this pipeline/m);
   });
+
+  it("close refuses a refresh record of another pipeline rather than count or ignore it", async () => {
+    const p = await approvedPipeline(60);
+    assert.equal((await runCli(['grant', '--component', 'deploy-prod'], { cwd: p.dir, env: { ...p.base('1000'), OAM_ID_TOKEN: await p.jobToken('1000') } })).status, 0);
+    const now = new Date().toISOString();
+    writeFileSync(
+      join(p.dir, '.oam-grant/refreshes-1004.json'),
+      JSON.stringify({ version: 1, component: 'deploy-prod', pipelineId: '1', jobId: '1004', refreshes: [{ at: now, identity: 'arn:x', sessionName: 's', expiresAt: now }] }),
+    );
+    const close = await runCli(['close', '--component', 'deploy-prod'], { cwd: p.dir, env: { ...p.base('1002'), OAM_EVIDENCE_TOKEN: await p.evidence(DEV, '1002') } });
+    assert.equal(close.status, 3, close.stderr);
+    assert.match(close.stderr, /^error\[ERR_APPROVAL_INVALID\]: refreshes-1004\.json is from another pipeline or component/m);
+  });
 });
