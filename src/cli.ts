@@ -28,6 +28,8 @@ commands:
   approve --component C        in the manual approve job: record the approval of the person who pressed Run
   grant --component C          verify everything, exchange the token, write the dotenv file and the audit record
   exec --component C -- CMD    like grant, but run CMD with the credentials in its environment only
+  credentials --component C    AWS credential_process: a fresh grant as JSON on stdout, no dotenv, no note (refresh for long jobs)
+  close --component C          in the last job: revoke what can be revoked, record when each grant ended; exit 3 if one outlived its approval
   trust-policy --component C   print the IAM role trust policy that matches the access file
 
 flags (each also an environment variable; the flag wins):
@@ -47,7 +49,7 @@ exit codes: 0 done, 1 runtime failure, 2 usage or invalid access file, 3 denied
 `;
 
 /** The commands that verify a token and so need the issuer's keys. */
-const TOKEN_COMMANDS: ReadonlySet<string> = new Set(['plan', 'request', 'approve', 'grant', 'exec']);
+const TOKEN_COMMANDS: ReadonlySet<string> = new Set(['plan', 'request', 'approve', 'grant', 'exec', 'credentials', 'close']);
 
 export interface CliIo {
   stdout: (text: string) => void;
@@ -125,6 +127,7 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
       ctx,
       log,
       out: io.stdout,
+      secretOut: rawIo.stdout,
       now: () => new Date(),
       get,
       verifier: verifierFor,

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { OamError } from './errors.ts';
 import type { Env } from './context.ts';
 
-export const COMMANDS = ['validate', 'test', 'plan', 'request', 'approve', 'grant', 'exec', 'trust-policy'] as const;
+export const COMMANDS = ['validate', 'test', 'plan', 'request', 'approve', 'grant', 'exec', 'credentials', 'close', 'trust-policy'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 export interface Options {

@@ -10,6 +10,8 @@ import { runValidate } from './commands/validate.ts';
 import { runTest } from './commands/test.ts';
 import { runApprove } from './commands/approve.ts';
 import { runRequest } from './commands/request.ts';
+import { runCredentials } from './commands/credentials.ts';
+import { runClose } from './commands/close.ts';
 
 const COMMAND_HANDLERS: Record<CommandName, (deps: Deps) => Promise<number>> = {
   validate: runValidate,
@@ -19,6 +21,8 @@ const COMMAND_HANDLERS: Record<CommandName, (deps: Deps) => Promise<number>> = {
   approve: runApprove,
   grant: runGrant,
   exec: runExec,
+  credentials: runCredentials,
+  close: runClose,
   'trust-policy': runTrustPolicy,
 };
 

@@ -12,6 +12,8 @@ export interface Deps {
   readonly log: Logger;
   /** stdout: the command's result (plan, trust policy); logs go to `log`. */
   readonly out: (text: string) => void;
+  /** stdout without the redactor: only `credentials` writes here, its JSON being the secret it hands over. */
+  readonly secretOut?: (text: string) => void;
   readonly now: () => Date;
   readonly get: HttpGet;
   readonly sleep?: (ms: number) => Promise<void>;

@@ -113,10 +113,23 @@ async function exchangeAll(deps: Deps, target: Target, tokens: readonly Verified
   return issued;
 }
 
+/**
+ * How obtainGrant runs: `grant` (grant, exec) reports to the note and the
+ * audit record; `refresh` (credentials) repeats every check and the exchange
+ * but reports nothing there, so a long job's refreshes neither flood the note
+ * nor overwrite its "granted" with a later refusal. `accept` refuses a
+ * component before any token is read.
+ */
+export interface ObtainMode {
+  readonly refresh?: boolean;
+  readonly accept?: (target: Target) => void;
+}
+
 /** Every step of a grant up to, not including, handing the credentials on. */
-export async function obtainGrant(deps: Deps): Promise<GrantResult> {
+export async function obtainGrant(deps: Deps, mode: ObtainMode = {}): Promise<GrantResult> {
   const { log } = deps;
   const target = await loadTarget(deps);
+  mode.accept?.(target);
   const tokens = await verifyGrantTokens(deps, target);
   const token = tokens[0]!;
   let decision: Decision;
@@ -131,16 +144,17 @@ export async function obtainGrant(deps: Deps): Promise<GrantResult> {
     approvals = await checkApprovalsForGrant(deps, target, token);
   } catch (error) {
     // A denial is recorded in the note and the audit record too (best effort), then reported as is.
-    await reportGrantDenied(deps, target, token, error);
+    if (!mode.refresh) await reportGrantDenied(deps, target, token, error);
     throw error;
   }
-  assertAuditPostable(deps, target);
+  if (!mode.refresh) assertAuditPostable(deps, target);
   await checkOutDirWritable(deps.options.outDir);
   // GitLab's dotenv limits, as far as the names tell, before any credential exists.
-  checkDotenvNames(grantVariableNames(target.traits), deps.options.dotenv);
+  if (!mode.refresh) checkDotenvNames(grantVariableNames(target.traits), deps.options.dotenv);
   const started = deps.now().getTime();
   const issued = await exchangeAll(deps, target, tokens);
   const exchangeMs = deps.now().getTime() - started;
+  if (mode.refresh) return { target, token, decision, issued, variables: [] };
   try {
     const expiresAt = new Date(Math.min(...issued.map((c) => c.expiresAt.getTime())));
     const variables = [

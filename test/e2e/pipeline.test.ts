@@ -33,7 +33,7 @@ const FIXTURE = join(REPO_ROOT, 'test', 'e2e-fixtures', 'consumer');
 const PIPELINE_ID = '5001';
 /** The `component` input of test/e2e-fixtures/consumer/.gitlab-ci.yml. */
 const COMPONENT = 'deploy-prod';
-const JOBS = { request: '2001', approve: '2002', grant: '2003' } as const;
+const JOBS = { request: '2001', approve: '2002', grant: '2003', migrate: '2004', close: '2005' } as const;
 type Step = keyof typeof JOBS;
 /** The predefined variables the scenarios set, so gitlab-ci-local does not warn about them. */
 const OVERRIDDEN = 'CI_SERVER_URL,CI_API_V4_URL,CI_MERGE_REQUEST_IID,CI_PIPELINE_SOURCE,CI_COMMIT_BRANCH';
@@ -95,7 +95,13 @@ async function runPipeline(world: EmbeddedDefault, options: PipelineOptions): Pr
   const plan = (step: Step, user: string) => ({ user, jobId: JOBS[step], startDelaySeconds: delay[step] });
   const tokens = await startJobTokens(world.issuer, DEFAULT_USERS, join(repo.stateDir, 'expanded-gitlab-ci.yml'), {
     claims: { ...options.claims, sha: repo.sha, pipeline_id: PIPELINE_ID },
-    jobs: { 'oam:request': plan('request', requester), 'oam:approve': plan('approve', approver), 'oam:grant': plan('grant', requester) },
+    jobs: {
+      'oam:request': plan('request', requester),
+      'oam:approve': plan('approve', approver),
+      'oam:grant': plan('grant', requester),
+      migrate: plan('migrate', requester),
+      'oam:close': plan('close', requester),
+    },
   });
   try {
     const result = await runGcl(
@@ -177,16 +183,24 @@ describe('jit-access end to end', { timeout: 180_000, skip }, () => {
     });
     after(() => cleanUp(run, world));
 
-    it('runs request, approve, grant and deploy, in that order, all passing', () => {
+    it('runs request, approve, grant, deploy and migrate, then close last, all passing', () => {
       const failed = [...run.results].filter(([, status]) => status !== 'PASS');
       assert.deepEqual(failed, [], `${run.result.stdout}\n${run.result.stderr}`);
-      assert.deepEqual([...run.results.keys()], ['unit-tests', 'oam:request', 'oam:approve', 'oam:grant', 'deploy']);
+      assert.deepEqual([...run.results.keys()], ['unit-tests', 'oam:request', 'oam:approve', 'oam:grant', 'deploy', 'migrate', 'oam:close']);
       assert.equal(run.result.code, 0);
     });
 
     it('hands each job its tokens as it starts, for its own id_tokens, living as long as the job', () => {
       const handed = run.tokens.minted.map((t) => `${t.job} ${t.variable}`);
-      assert.deepEqual(handed, ['oam:request OAM_EVIDENCE_TOKEN', 'oam:approve OAM_EVIDENCE_TOKEN', 'oam:grant OAM_ID_TOKEN']);
+      assert.deepEqual(handed, [
+        'oam:request OAM_EVIDENCE_TOKEN',
+        'oam:approve OAM_EVIDENCE_TOKEN',
+        'oam:grant OAM_ID_TOKEN',
+        'migrate OAM_ID_TOKEN',
+        'oam:close OAM_EVIDENCE_TOKEN',
+      ]);
+      // The close job can revoke, never exchange: its only token has the evidence audience.
+      assert.deepEqual(claimsOf(run, 'oam:close').aud, ['oam-grant', `oam-grant:component:${COMPONENT}`]);
       const iats = run.tokens.minted.map((t) => Number(t.claims.iat));
       assert.deepEqual([...iats].sort((a, b) => a - b), iats, 'minted in the order the jobs started');
       for (const token of run.tokens.minted) assert.equal(Number(token.claims.exp) - Number(token.claims.iat), JOB_TIMEOUT_SECONDS);
@@ -234,8 +248,9 @@ describe('jit-access end to end', { timeout: 180_000, skip }, () => {
       const keys = lines.map((l) => l.slice(0, l.indexOf('=')));
       assert.deepEqual(keys.sort(), ['AWS_ACCESS_KEY_ID', 'AWS_DEFAULT_REGION', 'AWS_REGION', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'OAM_GRANT_EXPIRES_AT']);
       assert.ok(Buffer.byteLength(dotenv) <= 5120);
+      // The grant's own exchange comes first; the migrate job's refreshes follow.
       const issued = world.sts.issued;
-      assert.equal(issued.length, 1);
+      assert.equal(issued.filter((c) => c.sessionName.endsWith(`.j${JOBS.grant}`)).length, 1);
       assert.ok(lines.includes(`AWS_ACCESS_KEY_ID=${issued[0]?.accessKeyId}`));
     });
 
@@ -243,6 +258,29 @@ describe('jit-access end to end', { timeout: 180_000, skip }, () => {
       const caller: unknown = JSON.parse(readFileSync(join(run.repo.stateDir, 'artifacts', 'deploy', 'caller.json'), 'utf8'));
       assert.ok(typeof caller === 'object' && caller !== null && 'Arn' in caller);
       assert.match(String(caller.Arn), /^arn:aws:sts::123456789012:assumed-role\/ci-deploy\//);
+    });
+
+    it('refreshes in the long migrate job through credential_process, without a new approval or a note per refresh', () => {
+      const caller: unknown = JSON.parse(readFileSync(join(run.repo.stateDir, 'artifacts', 'migrate', 'migrate-caller.json'), 'utf8'));
+      assert.ok(isRecord(caller));
+      assert.match(String(caller.Arn), new RegExp(`^arn:aws:sts::123456789012:assumed-role/ci-deploy/acme\\.payments@p${PIPELINE_ID}\\.j${JOBS.migrate}$`));
+      const refreshes = world.sts.issued.filter((c) => c.sessionName.endsWith(`.j${JOBS.migrate}`)).length;
+      assert.ok(refreshes >= 1);
+      const record: unknown = JSON.parse(readFileSync(join(run.repo.stateDir, 'artifacts', 'migrate', '.oam-grant', COMPONENT, `refreshes-${JOBS.migrate}.json`), 'utf8'));
+      assert.ok(isRecord(record) && Array.isArray(record.refreshes));
+      assert.equal(record.refreshes.length, refreshes);
+      assert.equal(noteTexts(world).length, 1);
+    });
+
+    it('closes last: nothing revocable for AWS, said so, the refreshes counted, the note told', () => {
+      const log = jobLog(run.repo, 'oam:close') ?? '';
+      assert.match(log, /aws-sts arn:aws:sts::123456789012:assumed-role\/ci-deploy\/\S+: cannot be revoked \(an STS session cannot be revoked by its holder\); expires at/);
+      const closed: unknown = JSON.parse(readFileSync(join(run.repo.stateDir, 'artifacts', 'oamOgclose', '.oam-grant', COMPONENT, 'closed.json'), 'utf8'));
+      assert.ok(isRecord(closed));
+      assert.equal(closed.outcome, 'closed');
+      assert.equal(closed.refreshes, world.sts.issued.length - 1);
+      assert.deepEqual(closed.violations, []);
+      assert.match(noteTexts(world)[0] ?? '', /Closed\*\* at .*; refreshes: \d/);
     });
 
     it('keeps the secret key and session token out of logs and out of every file but the dotenv report', () => {

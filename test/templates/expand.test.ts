@@ -32,7 +32,7 @@ deploy:
 `;
 }
 
-/** One consumer using all four components, each with non-default inputs so they can be seen flowing through. */
+/** One consumer using all five components, each with non-default inputs so they can be seen flowing through. */
 const PIPELINE = consumer(`  - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/jit-access@$CI_COMMIT_SHA
     inputs:
       prefix: creds
@@ -49,7 +49,9 @@ ${Object.entries(INPUTS)
   - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/approve@$CI_COMMIT_SHA
     inputs: {as: "single:approve", component: it-tests}
   - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/grant@$CI_COMMIT_SHA
-    inputs: {as: "single:grant", component: it-tests}`);
+    inputs: {as: "single:grant", component: it-tests}
+  - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/close@$CI_COMMIT_SHA
+    inputs: {as: "single:close", component: it-tests}`);
 
 type Job = Record<string, unknown>;
 
@@ -139,6 +141,40 @@ describe('components expanded by gitlab-ci-local', () => {
     });
   });
 
+  it('close: last (.post, when: always, no needs), the evidence audience only, its record kept on failure', () => {
+    const close = job(expanded, 'creds:close');
+    assert.equal(close.stage, '.post');
+    assert.equal(close.when, 'always');
+    assert.equal(close.needs, undefined, 'needs: would start it right after the grant, before the deploy');
+    assert.equal(close.dependencies, undefined, 'every earlier job hands on its artifacts: the grant\'s dotenv and audit.json, the refresh records');
+    assert.equal(close.environment, undefined);
+    assert.deepEqual(close.id_tokens, { OAM_EVIDENCE_TOKEN: { aud: ['oam-grant', 'oam-grant:component:deploy-prod'] } });
+    assert.deepEqual(close.rules, [{ if: '$CI_COMMIT_REF_NAME == "main"' }]);
+    assert.deepEqual(close.variables, { OAM_COMPONENT: 'deploy-prod', OAM_FILE: 'ops/oam.yaml', OAM_EVIDENCE_TOKEN_VAR: 'OAM_EVIDENCE_TOKEN', OAM_OUT_DIR: '.oam-grant/deploy-prod' });
+    assert.deepEqual(close.script, [cliLine('close')]);
+    assert.deepEqual(close.artifacts, {
+      access: 'developer',
+      expire_in: '1 week',
+      when: 'always',
+      paths: ['.oam-grant/deploy-prod/closed.json'],
+      reports: { metrics: '.oam-grant/deploy-prod/metrics.txt' },
+    });
+    const single = { ...job(expanded, 'single:close') };
+    const composite = { ...close };
+    for (const value of [single, composite]) {
+      delete value.variables;
+      delete value.image;
+      delete value.rules;
+      delete value.id_tokens;
+      delete value.artifacts;
+    }
+    assert.deepEqual(composite, single, 'jit-access:close is close.yml');
+    assert.ok(Array.isArray(listed));
+    const entry: unknown = listed.find((j: unknown) => isRecord(j) && j.name === 'creds:close');
+    assert.ok(isRecord(entry));
+    assert.equal(entry.when, 'always');
+  });
+
   it('the deploy job needs only the grant job, which hands it the dotenv', () => {
     assert.deepEqual(job(expanded, 'deploy').needs, [{ job: 'creds:grant', artifacts: true, optional: false }]);
   });
@@ -201,6 +237,8 @@ const DEFAULTS_PIPELINE = `include:
     inputs: {as: "single:approve", component: it-tests}
   - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/grant@$CI_COMMIT_SHA
     inputs: {as: "single:grant", component: it-tests}
+  - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/close@$CI_COMMIT_SHA
+    inputs: {as: "single:close", component: it-tests}
 unit-tests:
   stage: test
   script: [./test.sh]
@@ -243,9 +281,11 @@ describe('the default rules', () => {
     assert.deepEqual(jobs.map((j) => j.name).sort(), [
       'deploy',
       'oam:approve',
+      'oam:close',
       'oam:grant',
       'oam:request',
       'single:approve',
+      'single:close',
       'single:grant',
       'single:request',
       'unit-tests',

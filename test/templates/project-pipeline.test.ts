@@ -12,7 +12,7 @@ import { createFixtureRepo, type FixtureRepo, REPO_ROOT, runGcl } from '../e2e/g
 import { cliLine, isRecord } from './template-files.ts';
 
 const SELF_TEST_FILE = 'test/e2e-fixtures/self-test/oam.yaml';
-const BRANCH_JOBS = ['lint', 'test', 'build', 'self-test:request', 'self-test:approve', 'self-test:grant', 'self-test:use'];
+const BRANCH_JOBS = ['lint', 'test', 'build', 'self-test:request', 'self-test:approve', 'self-test:grant', 'self-test:use', 'self-test:close'];
 
 interface ListedJob {
   name: string;

@@ -26,6 +26,7 @@ const EXPECTED_INPUTS: Record<string, string[]> = {
   request: ['as', 'stage', 'component', 'access_file', 'audience', 'environment', 'image', 'rules'],
   approve: ['as', 'stage', 'component', 'access_file', 'audience', 'environment', 'image', 'rules', 'manual_confirmation'],
   grant: ['as', 'stage', 'component', 'access_file', 'audience', 'environment', 'image', 'dotenv', 'rules'],
+  close: ['as', 'stage', 'component', 'access_file', 'image', 'rules'],
   'jit-access': [
     'prefix',
     'stage',
@@ -60,6 +61,7 @@ const DEFAULT_RULES: Record<string, Record<string, unknown>> = {
   request: { rules: [{ if: DEFAULT_BRANCH_RULE }] },
   approve: { rules: [{ if: DEFAULT_BRANCH_RULE, when: 'manual' }] },
   grant: { rules: [{ if: DEFAULT_BRANCH_RULE }] },
+  close: { rules: [{ if: DEFAULT_BRANCH_RULE }] },
   'jit-access': { rules: [{ if: DEFAULT_BRANCH_RULE }], approve_rules: [{ if: DEFAULT_BRANCH_RULE, when: 'manual' }] },
 };
 
@@ -79,7 +81,10 @@ const ENVIRONMENTS: Record<string, Record<string, [string, string]>> = {
 const APPROVE_RULES: Record<string, string> = { approve: 'rules', 'jit-access': 'approve_rules' };
 
 /** The CLI command of each job, by the job's step. */
-const COMMANDS: Record<string, string> = { request: 'request', approve: 'approve', grant: 'grant' };
+const COMMANDS: Record<string, string> = { request: 'request', approve: 'approve', grant: 'grant', close: 'close' };
+
+/** The close job runs after every other job: in `.post`, whatever the stage of the others. */
+const CLOSE_STAGE = '.post';
 
 function inputsOf(template: TemplateFile): Record<string, Record<string, unknown>> {
   assert.ok(isRecord(template.header), `${template.name}: header is not a mapping`);
@@ -99,8 +104,8 @@ function typeOf(value: unknown): string {
 }
 
 describe('spec: inputs headers', () => {
-  it('has exactly the four components', () => {
-    assert.deepEqual(templateNames(), ['approve', 'grant', 'jit-access', 'request']);
+  it('has exactly the five components', () => {
+    assert.deepEqual(templateNames(), ['approve', 'close', 'grant', 'jit-access', 'request']);
   });
 
   for (const name of Object.keys(EXPECTED_INPUTS)) {
@@ -147,7 +152,7 @@ describe('spec: inputs headers', () => {
       it('keeps the shared defaults of design.md', () => {
         assert.equal('default' in (inputs.component ?? {}), false, 'component is required');
         for (const [id, value] of Object.entries(EXPECTED_DEFAULTS)) {
-          if (inputs[id]) assert.deepEqual(inputs[id].default, value, `${name}.${id}`);
+          if (inputs[id]) assert.deepEqual(inputs[id].default, name === 'close' && id === 'stage' ? CLOSE_STAGE : value, `${name}.${id}`);
         }
         if (inputs.as) assert.equal(inputs.as.default, `oam:${name}`);
       });
