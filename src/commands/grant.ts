@@ -209,8 +209,10 @@ export async function runExec(deps: Deps): Promise<number> {
   const result = await obtainGrant(deps);
   deps.log.success(`granted ${result.target.component.name}: running ${deps.options.execArgs[0] ?? ''} as ${identities(result)}`);
   const tokenVariables = [...new Set([deps.options.tokenVar, ...result.target.grants.map((g) => g.tokenVar), deps.options.evidenceTokenVar])];
+  // What a provider hands to the child alone (a federated token) joins the exported variables here, and only here.
+  const execOnly = result.issued.flatMap((c, i) => prefixVariables(c.execOnlyVariables ?? [], result.target.grants[i]!.trait.exportPrefix));
   try {
-    return await runWithCredentials(deps.options.execArgs, result.variables, deps.env, tokenVariables);
+    return await runWithCredentials(deps.options.execArgs, [...result.variables, ...execOnly], deps.env, tokenVariables);
   } finally {
     // exec's credentials end with the command, where the provider allows it (a Vault token), whatever its status.
     await revokeIssued(deps, result.target, result.issued, 'the command ended', true);

@@ -6,6 +6,14 @@ import type { VerifiedToken } from '../token/types.ts';
 export interface IssuedCredentials {
   /** Variables to export, unprefixed, in output order. Values may be secret. */
   readonly variables: readonly (readonly [name: string, value: string])[];
+  /**
+   * Variables for `exec`'s child only, never written to the dotenv file that
+   * later jobs (and project members) can download: e.g. the job's own ID
+   * token for tools that can only sign in with a federated token themselves
+   * (`az login --federated-token`, Terraform's ARM_OIDC_TOKEN). Unprefixed,
+   * like `variables`.
+   */
+  readonly execOnlyVariables?: readonly (readonly [name: string, value: string])[];
   /** The values that must never be printed (redaction list for logs and the scan in tests). */
   readonly secrets: readonly string[];
   readonly expiresAt: Date;
