@@ -2,6 +2,7 @@ import type { CredentialTrait } from '../access-file/model.ts';
 import { OamError } from '../errors.ts';
 import { awsStsProvider } from './aws-sts.ts';
 import { gcpWifProvider } from './gcp-wif.ts';
+import { azureFederatedProvider } from './azure-federated.ts';
 import type { CredentialProvider } from './types.ts';
 import { vaultJwtProvider } from './vault-jwt.ts';
 
@@ -12,6 +13,7 @@ const PROVIDERS: Registry = {
   'aws-sts': awsStsProvider,
   'gcp-wif': gcpWifProvider,
   'vault-jwt': vaultJwtProvider,
+  'azure-federated': azureFederatedProvider,
 };
 
 export function providerFor<T extends CredentialTrait>(trait: T): CredentialProvider<T> {
