@@ -172,7 +172,7 @@ describe('entra emulator', () => {
   });
 
   it('refuses at start a configuration Graph would refuse', async () => {
-    const start = (credentials: EntraApp['federatedCredentials'], issuerUrl = issuer.url) =>
+    const start = (credentials: EntraApp['federatedCredentials']) =>
       startEntra({ tenants: [{ tenantId: TENANT, apps: [{ clientId: CLIENT, federatedCredentials: credentials }] }] }).then((e) => e.close());
     const fic = (name: string, extra: Record<string, unknown> = {}) => ({ name, issuer: issuer.url, subject: `${MAIN}${name}`, audiences: [AUD], ...extra });
     await assert.rejects(start(Array.from({ length: 21 }, (_, i) => fic(`fic-${i}`))), /more than 20/);
