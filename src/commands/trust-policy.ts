@@ -10,6 +10,7 @@ import { OamError } from '../errors.ts';
 import { trustScopeOf } from '../policy/trust-scope.ts';
 import { awsTrustPolicy } from '../trust/aws-sts.ts';
 import { gcpTrustConfig } from '../trust/gcp-wif.ts';
+import { azureFederatedCredentials } from '../trust/azure-federated.ts';
 import type { TrustBuilder, TrustConfig } from '../trust/types.ts';
 import { vaultJwtTrustConfig } from '../trust/vault-jwt.ts';
 import type { Deps } from './deps.ts';
@@ -22,6 +23,7 @@ const TRUST_BUILDERS: Registry = {
   'aws-sts': awsTrustPolicy,
   'gcp-wif': gcpTrustConfig,
   'vault-jwt': vaultJwtTrustConfig,
+  'azure-federated': azureFederatedCredentials,
 };
 
 function builderFor<T extends CredentialTrait>(trait: T): TrustBuilder<T> {
