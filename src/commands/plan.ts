@@ -54,7 +54,8 @@ export async function runPlan(deps: Deps): Promise<number> {
   for (const [i, c] of access.credentials.entries()) {
     const grant = target.grants[i]!;
     const label = c.provider === 'aws-sts' ? 'role' : 'identity';
-    lines.push(`${c.provider.padEnd(12)}${label} ${c.identity}${c.region ? ` in ${c.region}` : ''}`);
+    // padEnd(11) and a space: a type longer than the column (azure-federated) stays apart from its label.
+    lines.push(`${c.provider.padEnd(11)} ${label} ${c.identity}${c.region ? ` in ${c.region}` : ''}`);
     if (c.durationSeconds !== undefined) lines.push(`            duration ${formatDuration(c.durationSeconds)}`);
     if (access.credentials.length > 1) lines.push(`            scope ${c.scopeSummary}`);
     lines.push(`            token ${grant.tokenVar} with audience ${grant.audience}`);
