@@ -3,8 +3,8 @@
  * `node -e 0` and against the AWS CLI's assume-role-with-web-identity on the
  * same loopback STS, interleaved so machine noise hits all three alike; a
  * vault-jwt grant against the Vault emulator; a gcp-wif grant against the
- * Google emulator (STS, then generateAccessToken); the bundle size and
- * grant's peak RSS.
+ * Google emulator (STS, then generateAccessToken); an azure-federated grant
+ * against the Entra ID emulator; the bundle size and grant's peak RSS.
  *
  *   npm run bench            (RUNS=N to change the number of rounds, default 15)
  */
@@ -21,7 +21,7 @@ const RUNS = Number(process.env.RUNS ?? 15);
 const ROLE = 'arn:aws:iam::123456789012:role/ci-deploy';
 const GCP_PROVIDER = 'projects/123456789/locations/global/workloadIdentityPools/gitlab/providers/gitlab-ci';
 
-const accessFile = (google: { sts: string; iamCredentials: string }) => `apiVersion: core.oam.dev/v1beta1
+const accessFile = (google: { sts: string; iamCredentials: string }, entra: { entra: string; tenantId: string; clientId: string }) => `apiVersion: core.oam.dev/v1beta1
 kind: Application
 metadata: {name: bench}
 spec:
@@ -41,6 +41,11 @@ spec:
       traits:
         - type: gcp-wif
           properties: {workloadIdentityProvider: ${GCP_PROVIDER}, serviceAccount: deployer@my-project.iam.gserviceaccount.com, stsEndpoint: "${google.sts}", iamCredentialsEndpoint: "${google.iamCredentials}"}
+    - name: deploy-azure
+      type: gitlab-job
+      traits:
+        - type: azure-federated
+          properties: {tenantId: "${entra.tenantId}", clientId: "${entra.clientId}", authorityHost: "${entra.entra}"}
   policies:
     - name: main-only
       type: gitlab-conditions
@@ -76,10 +81,12 @@ const vaultProcess = spawn(process.execPath, ['--import', 'tsx', '--input-type=m
 const vaultUrl = await new Promise<string>((done) => createInterface({ input: vaultProcess.stdout }).once('line', done));
 const googleEmulator = spawn(process.execPath, ['--import', 'tsx', 'test/emulators/google-cli.ts', world.issuer], { stdio: ['ignore', 'pipe', 'inherit'] });
 const google = JSON.parse(await new Promise<string>((done) => createInterface({ input: googleEmulator.stdout }).once('line', done))) as { sts: string; iamCredentials: string };
+const entraEmulator = spawn(process.execPath, ['--import', 'tsx', 'test/emulators/entra-cli.ts', '--issuer', world.issuer], { stdio: ['ignore', 'pipe', 'inherit'] });
+const entra = JSON.parse(await new Promise<string>((done) => createInterface({ input: entraEmulator.stdout }).once('line', done))) as { entra: string; tenantId: string; clientId: string };
 const workspace = mkdtempSync(join(tmpdir(), 'oam-grant-bench-'));
 try {
   mkdirSync(join(workspace, '.gitlab'));
-  writeFileSync(join(workspace, '.gitlab/oam.yaml'), withInstance(accessFile(google).replace('VAULT_URL', vaultUrl), world.issuer));
+  writeFileSync(join(workspace, '.gitlab/oam.yaml'), withInstance(accessFile(google, entra).replace('VAULT_URL', vaultUrl), world.issuer));
   const token = await (await fetch(`${world.issuer}/mint?format=raw&ttl=3600&ref=main&ref_type=branch&ref_protected=true`)).text();
   const vaultToken = await (await fetch(`${world.issuer}/mint?format=raw&ttl=3600&ref=main&ref_type=branch&ref_protected=true&aud=${encodeURIComponent(vaultUrl)}`)).text();
   const env = {
@@ -93,10 +100,11 @@ try {
     AWS_EC2_METADATA_DISABLED: 'true',
     AWS_DEFAULT_REGION: 'eu-west-1',
   };
+  const azureToken = await (await fetch(`${world.issuer}/mint?format=raw&ttl=3600&ref=main&ref_type=branch&ref_protected=true&aud=api://AzureADTokenExchange`)).text();
   const gcpToken = await (await fetch(`${world.issuer}/mint?format=raw&ttl=3600&ref=main&ref_type=branch&ref_protected=true&aud=https://iam.googleapis.com/${GCP_PROVIDER}`)).text();
   const opts = { cwd: workspace, env };
   const haveAws = existsSync(AWS);
-  const samples = { node: [] as number[], grant: [] as number[], aws: [] as number[], vault: [] as number[], gcp: [] as number[] };
+  const samples = { node: [] as number[], grant: [] as number[], aws: [] as number[], vault: [] as number[], gcp: [] as number[], azure: [] as number[] };
   for (let i = 0; i < RUNS + 1; i++) {
     const node = timed(process.execPath, ['-e', '0'], opts);
     const grant = timed(process.execPath, [CLI, 'grant', '--component', 'deploy'], opts);
@@ -105,16 +113,18 @@ try {
       : Number.NaN;
     const vault = timed(process.execPath, [CLI, 'grant', '--component', 'secrets', '--dotenv', 'vault.env'], { cwd: workspace, env: { ...env, OAM_ID_TOKEN: vaultToken } });
     const gcp = timed(process.execPath, [CLI, 'grant', '--component', 'deploy-gcp', '--dotenv', 'gcp.env'], { cwd: workspace, env: { ...env, OAM_ID_TOKEN: gcpToken } });
+    const azure = timed(process.execPath, [CLI, 'grant', '--component', 'deploy-azure', '--dotenv', 'azure.env'], { cwd: workspace, env: { ...env, OAM_ID_TOKEN: azureToken } });
     if (i === 0) continue; // warm-up round: file cache, first connection
     samples.node.push(node);
     samples.gcp.push(gcp);
+    samples.azure.push(azure);
     samples.grant.push(grant);
     samples.aws.push(aws);
     samples.vault.push(vault);
   }
   const rss = spawnSync('/usr/bin/time', ['-f', '%M', process.execPath, CLI, 'grant', '--component', 'deploy'], { ...opts, encoding: 'utf8' });
   const peakKb = Number(rss.stderr.trim().split('\n').at(-1));
-  const m = { node: median(samples.node), grant: median(samples.grant), aws: median(samples.aws), vault: median(samples.vault), gcp: median(samples.gcp) };
+  const m = { node: median(samples.node), grant: median(samples.grant), aws: median(samples.aws), vault: median(samples.vault), gcp: median(samples.gcp), azure: median(samples.azure) };
   const size = statSync(CLI).size;
   const line = (name: string, value: string, target: string) => console.log(`${name.padEnd(34)}${value.padStart(12)}   ${target}`);
   console.log(`oam-grant benchmark: ${RUNS} interleaved rounds on loopback emulators (median wall time)\n`);
@@ -122,6 +132,7 @@ try {
   line('oam-grant grant (bundle)', `${m.grant.toFixed(1)} ms`, '');
   line('oam-grant grant, vault-jwt', `${m.vault.toFixed(1)} ms`, '');
   line('oam-grant grant, gcp-wif', `${m.gcp.toFixed(1)} ms`, 'two calls: STS, then IAM Credentials');
+  line('oam-grant grant, azure-federated', `${m.azure.toFixed(1)} ms`, '');
   line('aws sts assume-role-with-web-identity', haveAws ? `${m.aws.toFixed(1)} ms` : 'n/a', haveAws ? '' : '(/usr/bin/aws missing: apt-get install awscli)');
   console.log('');
   line('grant / node -e 0', `${(m.grant / m.node).toFixed(2)}x`, 'target <= 4x');
@@ -132,5 +143,6 @@ try {
   emulators.kill('SIGTERM');
   vaultProcess.kill('SIGTERM');
   googleEmulator.kill('SIGTERM');
+  entraEmulator.kill('SIGTERM');
   rmSync(workspace, { recursive: true, force: true });
 }
