@@ -221,7 +221,7 @@ function permanentHint(error: unknown, input: ExchangeInput<AzureFederatedTrait>
 
 function transientHint(error: unknown, input: ExchangeInput<AzureFederatedTrait>): string {
   if (error instanceof EntraAnswerError && EXTERNAL_OIDC.has(error.code)) {
-    return `Entra ID could not fetch ${input.token.claims.iss}/.well-known/openid-configuration or its keys: the GitLab instance must be reachable from the internet for workload identity federation`;
+    return `Entra ID could not fetch ${input.token.claims.iss}/.well-known/openid-configuration or the keys it names (GitLab: /oauth/discovery/keys): the GitLab instance must be reachable from the internet for workload identity federation`;
   }
   return 'Entra ID or the network is failing; re-run the job later';
 }

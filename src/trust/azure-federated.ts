@@ -118,7 +118,7 @@ export const azureFederatedCredentials: TrustBuilder<AzureFederatedTrait> = ({ t
   }
   if (expressible.length > 0) {
     notes.push(
-      "the claimsMatchingExpression credentials are flexible federated identity credentials (preview): create them through Microsoft Graph (beta) or the Azure portal; the Azure CLI and the Terraform providers cannot create them yet",
+      "the claimsMatchingExpression credentials are flexible federated identity credentials (preview): create them through Microsoft Graph's beta API or the Azure portal; the Azure CLI's federated-credential commands and the Terraform providers cannot create them yet",
     );
     if (expressible.some((r) => r.replace(/\*\*/g, '').includes('*') || r.includes('?'))) {
       notes.push("Entra's `*` and `?` also match '/', so `release/*` admits `release/a/b` at Entra; oam-grant still enforces the narrower glob");
@@ -131,7 +131,7 @@ export const azureFederatedCredentials: TrustBuilder<AzureFederatedTrait> = ({ t
   }
   notes.push(
     `app ${trait.clientId} in tenant ${trait.tenantId} holds at most ${MAX_FEDERATED_CREDENTIALS} federated identity credentials; these ${credentials.length} count against it. ` +
-      `Create each with \`az ad app federated-credential create --id ${trait.clientId} --parameters <one credential as JSON>\` (a managed identity: \`az identity federated-credential create\`); Entra may take a few minutes to use a new one`,
+      `Create each with \`az rest --method POST --uri https://graph.microsoft.com/beta/applications/<object ID of app ${trait.clientId}>/federatedIdentityCredentials --body <one credential as JSON>\` (a managed identity: \`az identity federated-credential create\`); Entra may take a few minutes to use a new one`,
   );
   notes.push(DEFAULT_SUB_NOTE);
   return { config: { clientId: trait.clientId, tenantId: trait.tenantId, federatedIdentityCredentials: credentials }, warnings, notes };

@@ -109,7 +109,7 @@ describe('azureFederatedCredentials', () => {
     assert.equal(credentials.length, 22);
     assert.equal(credentials[0]!.name, 'oam-deploy-prod-acme-payments-branch-r0');
     assert.match(warnings.join('\n'), /22 federated identity credentials exceed Entra's limit of 20 per app registration or managed identity/);
-    assert.ok(notes.some((n) => n.includes(`az ad app federated-credential create --id ${CLIENT}`) && /at most 20 federated identity credentials; these 22 count against it/.test(n)));
+    assert.ok(notes.some((n) => n.includes(`federatedIdentityCredentials --body <one credential as JSON>`) && n.includes(CLIENT) && /at most 20 federated identity credentials; these 22 count against it/.test(n)));
   });
 
   it('uses the audience the token carries for this trait', () => {
