@@ -100,6 +100,8 @@ export const azureFederatedCredentials: TrustBuilder<AzureFederatedTrait> = ({ t
     credentials.push({
       name: nameFor(component.name, s, withProject, taken),
       issuer: iss,
+      // Graph: subject and claimsMatchingExpression are mutually exclusive, and subject must then be null.
+      subject: null,
       audiences: [audience],
       claimsMatchingExpression: { value: `claims['sub'] matches '${sub(s, toMatchesPattern(s.ref))}'`, languageVersion: 1 },
       description: describe(s),

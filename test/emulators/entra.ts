@@ -62,8 +62,8 @@ export interface EntraEmulator {
 export interface FederatedCredential {
   readonly name: string;
   readonly issuer: string;
-  /** Exact, case-sensitive `sub`; absent when `claimsMatchingExpression` is set. */
-  readonly subject?: string;
+  /** Exact, case-sensitive `sub`; absent or null when `claimsMatchingExpression` is set. */
+  readonly subject?: string | null;
   readonly claimsMatchingExpression?: { readonly value: string; readonly languageVersion: number };
   /** Exactly one, usually api://AzureADTokenExchange. */
   readonly audiences: readonly string[];
@@ -230,9 +230,9 @@ function checkConfiguration(tenants: readonly EntraTenant[]): void {
       for (const c of app.federatedCredentials) {
         if (!NAME.test(c.name)) throw new Error(`${where}: Federated Identity Credential name '${c.name}' is invalid.`);
         if (c.audiences.length !== 1) throw new Error(`${where}: Federated identity credentials must have exactly one audience.`);
-        if ((c.subject === undefined) === (c.claimsMatchingExpression === undefined)) throw new Error(`${where}: ${c.name} needs exactly one of subject and claimsMatchingExpression`);
+        if ((c.subject == null) === (c.claimsMatchingExpression === undefined)) throw new Error(`${where}: ${c.name} needs exactly one of subject and claimsMatchingExpression`);
         for (const value of [c.issuer, c.subject ?? '', c.description ?? '', c.audiences[0]!]) if (value.length > 600) throw new Error(`${where}: ${c.name} has a value over 600 characters`);
-        if (c.subject !== undefined && /[*?]/.test(c.subject)) throw new Error(`${where}: ${c.name}: wildcards are not supported in subject`);
+        if (c.subject != null && /[*?]/.test(c.subject)) throw new Error(`${where}: ${c.name}: wildcards are not supported in subject`);
         if (c.claimsMatchingExpression) {
           if (c.claimsMatchingExpression.languageVersion !== 1) throw new Error(`${where}: ${c.name}: languageVersion must be 1`);
           if (!flexibleIssuerAllowed(c.issuer)) throw new Error(`${where}: ${c.name}: flexible credentials are not available for issuer ${c.issuer}`);
@@ -337,7 +337,7 @@ export async function startEntra(opts: EntraOptions): Promise<EntraEmulator> {
     }
     const sub = typeof payload.sub === 'string' ? payload.sub : '';
     const bySubject = byIssuer.filter((c) =>
-      c.subject !== undefined ? c.subject === sub : (parseClaimsExpression(c.claimsMatchingExpression!.value) as Clause[]).every((clause) => clauseHolds(clause, payload)),
+      c.subject != null ? c.subject === sub : (parseClaimsExpression(c.claimsMatchingExpression!.value) as Clause[]).every((clause) => clauseHolds(clause, payload)),
     );
     if (bySubject.length === 0) throw noMatch('subject', sub, 700213);
     const auds = Array.isArray(payload.aud) ? payload.aud : typeof payload.aud === 'string' ? [payload.aud] : [];

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import type { AzureFederatedTrait, Policy } from '../../src/access-file/model.ts';
 import { OamError } from '../../src/errors.ts';
 import { trustScopeOf } from '../../src/policy/trust-scope.ts';
 import { azureFederatedCredentials, supportsFlexibleCredentials } from '../../src/trust/azure-federated.ts';
-import { wildcardMatches } from '../emulators/entra.ts';
+import { matchesRefGlob } from '../../src/access-file/glob.ts';
+import { type FederatedCredential, startEntra, wildcardMatches } from '../emulators/entra.ts';
+import { type Issuer, startIssuer } from '../emulators/issuer.ts';
 import { accessFile, component } from '../helpers/model.ts';
 
 const TENANT = '11111111-2222-3333-4444-555555555555';
@@ -19,7 +21,7 @@ const conditions = (properties: Record<string, unknown>): Policy => ({ type: 'gi
 interface Credential {
   name: string;
   issuer: string;
-  subject?: string;
+  subject?: string | null;
   claimsMatchingExpression?: { value: string; languageVersion: number };
   audiences: string[];
   description: string;
@@ -63,10 +65,10 @@ describe('azureFederatedCredentials', () => {
     const { credentials, notes } = build({ refs: ['main', 'release/*', 'hotfix/**'], refTypes: ['branch'] });
     const flexible = credentials.filter((c) => c.claimsMatchingExpression);
     assert.deepEqual(
-      flexible.map((c) => [c.name, c.claimsMatchingExpression, 'subject' in c]),
+      flexible.map((c) => [c.name, c.claimsMatchingExpression, c.subject]),
       [
-        ['oam-deploy-prod-branch-release-any', { value: `claims['sub'] matches '${P}:ref_type:branch:ref:release/*'`, languageVersion: 1 }, false],
-        ['oam-deploy-prod-branch-hotfix-all', { value: `claims['sub'] matches '${P}:ref_type:branch:ref:hotfix/*'`, languageVersion: 1 }, false],
+        ['oam-deploy-prod-branch-release-any', { value: `claims['sub'] matches '${P}:ref_type:branch:ref:release/*'`, languageVersion: 1 }, null],
+        ['oam-deploy-prod-branch-hotfix-all', { value: `claims['sub'] matches '${P}:ref_type:branch:ref:hotfix/*'`, languageVersion: 1 }, null],
       ],
     );
     const pattern = (c: Credential) => /matches '(.*)'$/.exec(c.claimsMatchingExpression!.value)![1]!;
@@ -114,6 +116,47 @@ describe('azureFederatedCredentials', () => {
 
   it('uses the audience the token carries for this trait', () => {
     assert.deepEqual(build({ refs: ['main'] }, 'https://gitlab.com', 'api://AzureADTokenExchangeUSGov').credentials[0]!.audiences, ['api://AzureADTokenExchangeUSGov']);
+  });
+});
+
+describe('the printed credentials at the Entra emulator', () => {
+  let issuer: Issuer;
+  before(async () => {
+    issuer = await startIssuer();
+  });
+  after(() => issuer.close());
+
+  it('admit every ref the file admits, and of the others only what a note names', async () => {
+    const refs = ['main', 'release/*', 'hotfix/**'];
+    const { credentials } = build({ refs, refTypes: ['branch'] });
+    // As printed for gitlab.com, moved to the loopback issuer that signs the test tokens.
+    const entra = await startEntra({ tenants: [{ tenantId: TENANT, apps: [{ clientId: CLIENT, federatedCredentials: credentials.map((c) => ({ ...c, issuer: issuer.url }) as FederatedCredential) }] }] });
+    try {
+      const accepted = async (ref: string, refType = 'branch') => {
+        const res = await fetch(`${entra.url}/${TENANT}/oauth2/v2.0/token`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({
+            client_id: CLIENT,
+            scope: 'https://management.azure.com/.default',
+            grant_type: 'client_credentials',
+            client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+            client_assertion: await issuer.mint({ ref, ref_type: refType }, { aud: AUD }),
+          }).toString(),
+        });
+        return res.status === 200;
+      };
+      for (const ref of ['main', 'release/1.2', 'hotfix/a/b', 'Main', 'mainline', 'releases/1', 'feature/x', 'release/a/b']) {
+        const file = refs.some((glob) => matchesRefGlob(glob, ref));
+        const cloud = await accepted(ref);
+        if (file) assert.ok(cloud, `${ref}: the file admits it, Entra must too`);
+        // release/a/b is the one documented widening (Entra's * spans '/'); nothing else the file refuses gets in.
+        else assert.equal(cloud, ref === 'release/a/b', ref);
+      }
+      assert.equal(await accepted('main', 'tag'), false, 'a tag named main is not the branch');
+    } finally {
+      await entra.close();
+    }
   });
 });
 
