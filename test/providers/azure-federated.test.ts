@@ -238,6 +238,14 @@ describe('azureFederatedProvider', () => {
     });
   });
 
+  it('never logs the ID token, even when a retried answer quotes it', async () => {
+    const t = await token();
+    entra.injectFaults({ kind: 'error', status: 503, error: 'temporarily_unavailable', code: 90033, message: `Try again with ${t.raw}` });
+    const issued = await exchange(t);
+    assert.ok(logged.some((l) => /AADSTS90033 \(temporarily_unavailable\): Try again with \[token\] \(trace ID .*\(attempt 1\)/.test(l)), logged.join(''));
+    for (const secret of [t.raw, ...issued.secrets]) assert.ok(logged.every((l) => !l.includes(secret)));
+  });
+
   it('refuses an answer that is not a usable token response', async () => {
     // A plain HTTP server that answers 200 with something a dotenv could not carry.
     const { createServer } = await import('node:http');
