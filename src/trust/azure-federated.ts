@@ -2,7 +2,7 @@
  * The federated identity credentials an azure-federated trait's app
  * registration (or user-assigned managed identity) needs: one per subject the
  * file admits, each {name, issuer, subject, audiences, description} as
- * Microsoft Graph and `az ad app federated-credential create` take it.
+ * Microsoft Graph takes it (and, for exact subjects, `az ad app federated-credential create`).
  *
  * Entra matches `subject` exactly and case-sensitively; wildcards are not
  * supported in it. A ref glob therefore becomes a flexible federated identity
