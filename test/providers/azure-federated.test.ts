@@ -195,7 +195,7 @@ describe('azureFederatedProvider', () => {
 
   it('gives up when the total budget runs out first', async () => {
     // Two attempts fit: 400 ms, then what is left of 700 ms (sleep is instant here).
-    entra.injectFaults(...Array.from({ length: 2 }, () => ({ kind: 'delay' as const, ms: 2_000 })));
+    entra.injectFaults(...Array.from({ length: 2 }, () => ({ kind: 'delay' as const, ms: 4_000 })));
     const before = entra.calls.length;
     const started = Date.now();
     await assert.rejects(exchange(await token(), azureTrait(entra.url), { timeouts: { connectMs: 500, requestMs: 400, totalMs: 700 } }), (error: unknown) => {
@@ -203,10 +203,10 @@ describe('azureFederatedProvider', () => {
       assert.match(error.message, /stayed unavailable .* TimeoutError: no complete answer within 700 ms/);
       return true;
     });
-    assert.ok(Date.now() - started < 1_500);
+    assert.ok(Date.now() - started < 3_000, 'within the budget, not after the slow answers');
     assert.equal(entra.calls.length - before, 2);
     // The emulator gives up on both abandoned answers; nothing was issued for them.
-    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    await new Promise((resolve) => setTimeout(resolve, 4_200));
     assert.deepEqual(entra.calls.slice(before).map((c) => c.errorCode), ['abandoned', 'abandoned']);
   });
 
