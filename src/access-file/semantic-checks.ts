@@ -14,12 +14,13 @@ import { checkServiceUrl } from './service-url.ts';
 export const MAX_SESSION_POLICY_CHARS = 2048;
 export const DEFAULT_DURATION_SECONDS = 900;
 
-const TRAIT_TYPES = new Set(['aws-sts', 'gcp-wif', 'mr-audit']);
-const CREDENTIAL_TRAIT_TYPES = new Set(['aws-sts', 'gcp-wif']);
+const TRAIT_TYPES = new Set(['aws-sts', 'gcp-wif', 'azure-federated', 'mr-audit']);
+const CREDENTIAL_TRAIT_TYPES = new Set(['aws-sts', 'gcp-wif', 'azure-federated']);
 /** Each trait type's service URLs: https, or plain http on loopback (the build normalises them and cannot parse anything else). */
 const ENDPOINT_KEYS: Readonly<Record<string, readonly string[]>> = {
   'aws-sts': ['stsEndpoint'],
   'gcp-wif': ['stsEndpoint', 'iamCredentialsEndpoint'],
+  'azure-federated': ['authorityHost'],
 };
 const CONDITION_FIELDS = ['refProtected', 'refs', 'refTypes', 'environments', 'pipelineSources', 'projectPaths'] as const;
 
