@@ -33,22 +33,34 @@ export interface AccessChange {
   readonly old: string;
   readonly new: string;
   readonly widens: boolean;
-  /** JSON pointer in the branch's file (the default branch's where the branch dropped it). */
+  /** JSON pointer into the branch's file, or the default branch's where the branch dropped the thing. */
   readonly pointer: string;
+  readonly pointerIn: 'branch' | 'default';
 }
 
-const ABSENT = 'absent';
+/** A word in place of a value ("removed"), shown as is rather than quoted. */
+class Word {
+  readonly text: string;
+  constructor(text: string) {
+    this.text = text;
+  }
+}
+
+const ABSENT = new Word('absent');
+const ADDED = new Word('added');
+const REMOVED = new Word('removed');
 
 function show(value: unknown): string {
-  if (value === undefined) return ABSENT;
+  if (value === undefined) return ABSENT.text;
+  if (value instanceof Word) return value.text;
   return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? JSON.stringify(value) : canonicalJson(value);
 }
 
 /** Collects changes; only differing values become entries. */
 class Changes {
   readonly list: AccessChange[] = [];
-  add(category: ChangeCategory, subject: string, oldValue: unknown, newValue: unknown, widens: boolean, pointer: string): void {
-    this.list.push({ category, subject, old: show(oldValue), new: show(newValue), widens, pointer });
+  add(category: ChangeCategory, subject: string, oldValue: unknown, newValue: unknown, widens: boolean, pointer: string, pointerIn: 'branch' | 'default' = 'branch'): void {
+    this.list.push({ category, subject, old: show(oldValue), new: show(newValue), widens, pointer, pointerIn });
   }
   /** A numeric limit where larger (or unset) is wider. */
   limit(category: ChangeCategory, subject: string, oldValue: number | undefined, newValue: number | undefined, pointer: string): void {
@@ -107,14 +119,14 @@ function comparePolicies(c: Changes, oldFile: AccessFile, newFile: AccessFile, n
     const label = `policy ${JSON.stringify(o.name)}`;
     const n = newPolicies.find((p) => key(p) === key(o));
     if (!n) {
-      c.add(o.type === 'credential-limits' ? 'duration' : 'conditions', label, 'applies', 'removed or no longer applies', true, o.pointer);
+      c.add(o.type === 'credential-limits' ? 'duration' : 'conditions', label, new Word('applies'), new Word('removed or no longer applies'), true, o.pointer, 'default');
       continue;
     }
     if (o.type === 'gitlab-conditions' && n.type === 'gitlab-conditions') compareConditions(c, label, o, n);
     if (o.type === 'credential-limits' && n.type === 'credential-limits') compareLimits(c, label, o, n);
   }
   for (const n of newPolicies) {
-    if (!oldPolicies.some((o) => key(o) === key(n))) c.add(n.type === 'credential-limits' ? 'duration' : 'conditions', `policy ${JSON.stringify(n.name)}`, ABSENT, 'added', false, n.pointer);
+    if (!oldPolicies.some((o) => key(o) === key(n))) c.add(n.type === 'credential-limits' ? 'duration' : 'conditions', `policy ${JSON.stringify(n.name)}`, ABSENT, ADDED, false, n.pointer);
   }
 }
 
@@ -199,20 +211,23 @@ function compareTraits(c: Changes, o: Component, n: Component): void {
   const newTraits = credentialTraitsOf(n);
   for (const nt of newTraits) {
     const ot = oldTraits.find((t) => t.type === nt.type);
-    if (!ot) c.add('identity', `${nt.type} credentials`, ABSENT, 'added', true, traitPointer(n, nt));
+    if (!ot) c.add('identity', `${nt.type} credentials`, ABSENT, ADDED, true, traitPointer(n, nt));
     else compareTrait(c, ot, nt, traitPointer(n, nt));
   }
   for (const ot of oldTraits) {
-    if (!newTraits.some((t) => t.type === ot.type)) c.add('identity', `${ot.type} credentials`, 'granted', 'removed', false, traitPointer(o, ot));
+    if (!newTraits.some((t) => t.type === ot.type)) c.add('identity', `${ot.type} credentials`, new Word('granted'), REMOVED, false, traitPointer(o, ot), 'default');
   }
   const audit = (comp: Component) => comp.traits.find((t) => t.type === 'mr-audit')?.required ?? false;
   if (audit(o) !== audit(n)) c.add('approvals', 'mr-audit required', audit(o), audit(n), audit(o), n.pointer);
 }
 
-function compareSteps(c: Changes, o: ApprovalStep | undefined, n: ApprovalStep | undefined, componentPointer: string): void {
-  if (!o && !n) return;
-  if (!o || !n) {
-    c.add('approvals', 'approval step', o ? o.name : ABSENT, n ? n.name : 'removed', o !== undefined, n?.pointer ?? componentPointer);
+function compareSteps(c: Changes, o: ApprovalStep | undefined, n: ApprovalStep | undefined): void {
+  if (!n) {
+    if (o) c.add('approvals', 'approval step', o.name, REMOVED, true, o.pointer, 'default');
+    return;
+  }
+  if (!o) {
+    c.add('approvals', 'approval step', ABSENT, n.name, false, n.pointer);
     return;
   }
   const at = (field: string) => `${n.pointer}/properties/${field}`;
@@ -239,12 +254,12 @@ export function compareAccess(oldFile: AccessFile, newFile: AccessFile, componen
   const n = newFile.components.find((x) => x.name === componentName);
   if (!n) return c.list;
   if (!o) {
-    c.add('component', `component ${JSON.stringify(componentName)}`, ABSENT, 'added', true, n.pointer);
+    c.add('component', `component ${JSON.stringify(componentName)}`, ABSENT, ADDED, true, n.pointer);
     return c.list;
   }
   c.fixed('conditions', 'component environment', o.environment, n.environment, `${n.pointer}/properties/environment`, true);
   compareTraits(c, o, n);
   comparePolicies(c, oldFile, newFile, componentName);
-  compareSteps(c, approvalStepFor(oldFile, componentName), approvalStepFor(newFile, componentName), n.pointer);
+  compareSteps(c, approvalStepFor(oldFile, componentName), approvalStepFor(newFile, componentName));
   return c.list;
 }

@@ -59,8 +59,7 @@ function positionOf(file: AccessFile, pointer: string): string {
 
 /** One line per widening: the component, the field, old -> new, where in which file. */
 export function describeWidening(change: AccessChange, branchFile: AccessFile, baseline: AccessFile, component: string): string {
-  const inBranch = !/^(removed|removed or no longer applies)$/.test(change.new);
-  const where = inBranch ? positionOf(branchFile, change.pointer) : `${positionOf(baseline, change.pointer)} on the default branch`;
+  const where = change.pointerIn === 'branch' ? positionOf(branchFile, change.pointer) : `${positionOf(baseline, change.pointer)} on the default branch`;
   return `component ${component}: ${change.subject}: ${change.old} -> ${change.new} (${where})`;
 }
 

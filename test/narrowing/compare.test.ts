@@ -186,6 +186,7 @@ describe('compareAccess', () => {
       new: '["main","release/*","feature/*"]',
       widens: true,
       pointer: '/spec/policies/0/properties/refs',
+      pointerIn: 'branch',
     });
     assert.ok(branch.positions.get(change!.pointer), 'the pointer has a position');
   });
