@@ -97,9 +97,10 @@ export async function checkNarrowing(target: ComponentTarget, claims: GitlabClai
   const ref = claims.ref;
   const allowedBy = ref === undefined ? undefined : baseline.gitlab.allowWideningFrom?.refs.find((pattern) => matchesRefGlob(pattern, ref));
   if (allowedBy !== undefined) return { defaultBranch, onDefaultBranch: false, changes, allowedBy };
-  const lines = widenings.map((w) => `  ${describeWidening(w, file, baseline, component.name)}`);
+  // One line (error lines are printed as one), each widening after a "; ".
+  const lines = widenings.map((w) => describeWidening(w, file, baseline, component.name));
   throw denied(
-    `${file.path} widens the access of ${defaultBranch}'s file on ${claims.ref_type ?? 'ref'} ${JSON.stringify(ref ?? '')}:\n${lines.join('\n')}`,
+    `${file.path} widens the access of ${defaultBranch}'s file on ${claims.ref_type ?? 'ref'} ${JSON.stringify(ref ?? '')}: ${lines.join('; ')}`,
     `narrow the branch's file, or merge the change to ${defaultBranch} through a reviewed merge request; the default branch's spec.gitlab.allowWideningFrom.refs may name refs allowed to widen`,
   );
 }

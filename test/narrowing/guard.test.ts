@@ -75,7 +75,7 @@ describe('checkNarrowing', () => {
     assert.equal(error.exitCode, 3);
     assert.equal(
       error.message,
-      `.gitlab/oam.yaml widens the access of main's file on branch "feature/x":\n  component deploy: policy "refs" refs: ["main","sandbox/*"] -> ["main","sandbox/*","feature/*"] (.gitlab/oam.yaml:18:15)`,
+      `.gitlab/oam.yaml widens the access of main's file on branch "feature/x": component deploy: policy "refs" refs: ["main","sandbox/*"] -> ["main","sandbox/*","feature/*"] (.gitlab/oam.yaml:18:15)`,
     );
     assert.match(error.hint ?? '', /allowWideningFrom/);
   });
