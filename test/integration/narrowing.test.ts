@@ -159,6 +159,20 @@ describe('narrowing guard through the bundle', () => {
     assert.doesNotMatch(r.note ?? '', /Access differs/);
   });
 
+  it('plan shows the comparison, and exits 3 where grant would refuse', async () => {
+    const plan = async (text: string) => {
+      const token = await world.issuer.mint({ ...claimsOn('feature/x'), pipeline_id: String(++pipeline), job_id: '1000' });
+      return runCli(['plan', '--component', 'deploy'], { cwd: checkout(text), env: { CI_SERVER_URL: world.issuer.url, OAM_ID_TOKEN: token, OAM_GITLAB_TOKEN: API_TOKEN } });
+    };
+    const wider = await plan(mainFile.replace('durationSeconds: 1800', 'durationSeconds: 3600'));
+    assert.equal(wider.status, 3, wider.stderr);
+    assert.match(wider.stdout, /narrowing\n {2}FAIL {2}ERR_POLICY_DENIED: .*aws-sts durationSeconds: 1800 -> 3600/);
+    assert.match(wider.stdout, /outcome {5}DENIED/);
+    const narrower = await plan(mainFile.replace('durationSeconds: 1800', 'durationSeconds: 900'));
+    assert.equal(narrower.status, 0, narrower.stderr);
+    assert.match(narrower.stdout, /narrowing\n {2}pass {2}narrower than main's file\n {8}narrower aws-sts durationSeconds: 1800 -> 900/);
+  });
+
   it('fails closed without an API token, with a hint', async () => {
     const r = await request(checkout(mainFile), 'feature/x', { OAM_GITLAB_TOKEN: undefined });
     assert.equal(r.status, 3, r.stderr);
