@@ -87,6 +87,8 @@ function edited(...edits: [string, string][]): string {
 
 interface Row {
   readonly name: string;
+  /** The default branch's file, when not BASE. */
+  readonly base?: string;
   readonly file: string;
   readonly component?: string;
   /** Subjects of the widenings, in any order. */
@@ -161,6 +163,8 @@ const ROWS: Row[] = [
   { name: 'a longer validFor', file: edited(['validFor: 30m', 'validFor: 1h']), widens: ['step "approve-prod" validFor'] },
   { name: 'a shorter validFor', file: edited(['validFor: 30m', 'validFor: 10m']), widens: [], narrows: ['step "approve-prod" validFor'] },
   { name: 'mr-audit no longer required', file: edited(['properties: {required: true}', 'properties: {required: false}']), widens: ['mr-audit required'] },
+  // Without a Deny to lose, dropping the only session policy must still count (the role's full permissions).
+  { name: 'the only session policy removed', base: edited(['                - {Effect: Deny, Action: ["s3:DeleteObject"], Resource: ["*"]}\n', ''], ['            policyArns: ["arn:aws:iam::aws:policy/ReadOnlyAccess"]\n', '']), file: edited(['            sessionPolicy:\n              Version: "2012-10-17"\n              Statement:\n                - {Effect: Allow, Action: ["s3:PutObject"], Resource: ["arn:aws:s3:::releases/*"]}\n                - {Effect: Allow, Action: ["s3:GetObject"], Resource: ["arn:aws:s3:::releases/*"]}\n                - {Effect: Deny, Action: ["s3:DeleteObject"], Resource: ["*"]}\n', ''], ['            policyArns: ["arn:aws:iam::aws:policy/ReadOnlyAccess"]\n', '']), widens: ['aws-sts session policies'] },
   // Another component's changes do not bear on this one.
   { name: "another component's role changed", file: edited(['role/other', 'role/admin']), widens: [] },
 ];
@@ -169,7 +173,8 @@ describe('compareAccess', () => {
   for (const row of ROWS) {
     it(row.name, () => {
       const branch = parseAccessFile(row.file, '.gitlab/oam.yaml');
-      const changes = compareAccess(base, branch, row.component ?? 'deploy-prod');
+      const baseline = row.base === undefined ? base : parseAccessFile(row.base, 'main:.gitlab/oam.yaml');
+      const changes = compareAccess(baseline, branch, row.component ?? 'deploy-prod');
       const widening = changes.filter((c) => c.widens).map((c) => c.subject);
       assert.deepEqual([...widening].sort(), [...row.widens].sort(), JSON.stringify(changes, null, 1));
       if (row.narrows) assert.deepEqual(changes.filter((c) => !c.widens).map((c) => c.subject).sort(), [...row.narrows].sort());
