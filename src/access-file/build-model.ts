@@ -58,7 +58,7 @@ interface RawStep {
 }
 interface RawApplication {
   metadata: { name: string };
-  spec: { gitlab?: { url: string; issuer?: string }; components: RawComponent[]; policies?: RawPolicy[]; workflow?: { steps: RawStep[] } };
+  spec: { gitlab?: RawGitlab; components: RawComponent[]; policies?: RawPolicy[]; workflow?: { steps: RawStep[] } };
 }
 
 function deepFreeze<T>(value: T): T {
@@ -200,9 +200,21 @@ function toStep(raw: RawStep, i: number): ApprovalStep {
 /** GitLab.com unless the file names its instance: a default no variable can move. */
 export const DEFAULT_GITLAB_URL = 'https://gitlab.com';
 
-function toGitlabInstance(raw: { url: string; issuer?: string } | undefined): GitlabInstance {
+interface RawGitlab {
+  url: string;
+  issuer?: string;
+  allowWideningFrom?: { refs: string[] };
+}
+
+function toGitlabInstance(raw: RawGitlab | undefined): GitlabInstance {
   const url = normalizeServiceUrl(raw?.url ?? DEFAULT_GITLAB_URL);
-  return { url, issuer: raw?.issuer !== undefined ? normalizeServiceUrl(raw.issuer) : url, apiUrl: `${url}/api/v4`, stated: raw !== undefined };
+  return {
+    url,
+    issuer: raw?.issuer !== undefined ? normalizeServiceUrl(raw.issuer) : url,
+    apiUrl: `${url}/api/v4`,
+    stated: raw !== undefined,
+    ...(raw?.allowWideningFrom ? { allowWideningFrom: { refs: raw.allowWideningFrom.refs } } : {}),
+  };
 }
 
 export interface ModelInput {

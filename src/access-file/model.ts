@@ -37,6 +37,11 @@ export interface GitlabInstance {
   readonly apiUrl: string;
   /** False when the file says nothing and gitlab.com is assumed. */
   readonly stated: boolean;
+  /**
+   * Refs whose pipelines may use a file that widens this one; counts only in
+   * the default branch's file (src/narrowing), never in the branch's own.
+   */
+  readonly allowWideningFrom?: { readonly refs: readonly string[] };
 }
 
 export interface Component {

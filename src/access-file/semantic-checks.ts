@@ -68,6 +68,11 @@ export function checkSemantics(value: unknown, list: ProblemList): void {
     const problem = url === undefined || url === '' ? undefined : checkServiceUrl(url);
     if (problem !== undefined) list.add(`/spec/gitlab/${field}`, problem);
   }
+  asList(asEntry(gitlab?.allowWideningFrom)?.refs).forEach((pattern, k) => {
+    if (typeof pattern !== 'string' || pattern.length === 0) return;
+    const problem = checkRefGlob(pattern);
+    if (problem !== undefined) list.add(`/spec/gitlab/allowWideningFrom/refs/${k}`, `${problem} (got ${JSON.stringify(pattern)})`);
+  });
 
   const componentNames = checkUniqueNames(components, '/spec/components', 'component', list);
   checkUniqueNames(policies, '/spec/policies', 'policy', list);

@@ -21,6 +21,7 @@ import { loadTarget, type Target } from './target.ts';
 import { checkApprovalsForGrant } from '../approval/grant-gate.ts';
 import { checkOutDirWritable } from '../approval/safe-files.ts';
 import { reportGrant, reportGrantDenied } from '../report/grant-report.ts';
+import { guardNarrowing } from '../narrowing/guard.ts';
 
 export interface GrantResult {
   readonly target: Target;
@@ -148,6 +149,13 @@ export async function obtainGrant(deps: Deps, mode: ObtainMode = {}): Promise<Gr
     throw error;
   }
   if (!mode.refresh) assertAuditPostable(deps, target);
+  try {
+    // After the approvals, so their own refusals (and their API failures) read first; a refresh re-checks too.
+    await guardNarrowing(deps, target, token.claims);
+  } catch (error) {
+    if (!mode.refresh) await reportGrantDenied(deps, target, token, error);
+    throw error;
+  }
   await checkOutDirWritable(deps.options.outDir);
   // GitLab's dotenv limits, as far as the names tell, before any credential exists.
   if (!mode.refresh) checkDotenvNames(grantVariableNames(target.traits), deps.options.dotenv);

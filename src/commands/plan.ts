@@ -12,6 +12,21 @@ import { readTokenVariable } from '../token/verify.ts';
 import type { VerifiedToken } from '../token/types.ts';
 import type { Deps } from './deps.ts';
 import { loadTarget } from './target.ts';
+import { gitlabApiOf } from '../approval/deps.ts';
+import { isOamError } from '../errors.ts';
+import { checkNarrowing, type NarrowingResult } from '../narrowing/guard.ts';
+
+/** The narrowing guard's verdict for plan: what grant would say, without stopping the plan. */
+type NarrowingVerdict = { readonly ok: true; readonly result: NarrowingResult } | { readonly ok: false; readonly code: string; readonly message: string };
+
+async function narrowingVerdict(deps: Deps, target: Awaited<ReturnType<typeof loadTarget>>, token: VerifiedToken): Promise<NarrowingVerdict> {
+  try {
+    return { ok: true, result: await checkNarrowing(target, token.claims, gitlabApiOf(deps, target.file.gitlab)) };
+  } catch (error) {
+    if (!isOamError(error)) throw error;
+    return { ok: false, code: error.code, message: error.message };
+  }
+}
 
 const SHOWN_CLAIMS = ['iss', 'sub', 'aud', 'project_path', 'ref', 'ref_type', 'ref_protected', 'environment', 'pipeline_source', 'pipeline_id', 'job_id', 'user_login', 'sha'] as const;
 
@@ -30,6 +45,8 @@ export async function runPlan(deps: Deps): Promise<number> {
     log.warn(`${first.tokenVar} is not set: conditions are listed, not evaluated`);
   }
   const decision: Decision | undefined = token ? evaluatePolicies(target.file, target.component, target.traits, token.claims) : undefined;
+  const narrowing = token ? await narrowingVerdict(deps, target, token) : undefined;
+  const denied = (decision !== undefined && !decision.allowed) || narrowing?.ok === false;
 
   if (options.json) {
     deps.out(
@@ -41,12 +58,13 @@ export async function runPlan(deps: Deps): Promise<number> {
           claims: token ? Object.fromEntries(SHOWN_CLAIMS.map((c) => [c, token.claims.raw[c] ?? null])) : null,
           decision: decision ?? null,
           approval: step ?? null,
+          narrowing: narrowing ?? null,
         },
         null,
         2,
       )}\n`,
     );
-    return decision && !decision.allowed ? 3 : 0;
+    return denied ? 3 : 0;
   }
 
   const lines: string[] = [];
@@ -92,8 +110,17 @@ export async function runPlan(deps: Deps): Promise<number> {
   } else {
     lines.push('  none required');
   }
-  const verdict = !decision ? 'not evaluated (no token)' : decision.allowed ? (step ? 'allowed once approved' : 'allowed') : 'DENIED';
+  lines.push('narrowing');
+  if (!narrowing) lines.push('  ?     not checked (no token)');
+  else if (!narrowing.ok) lines.push(`  FAIL  ${narrowing.code}: ${narrowing.message}`);
+  else if (narrowing.result.onDefaultBranch) lines.push(`  pass  on the default branch ${narrowing.result.defaultBranch}`);
+  else {
+    const { result } = narrowing;
+    lines.push(`  pass  ${result.changes.length === 0 ? 'same as' : result.allowedBy !== undefined ? `wider than (allowed by allowWideningFrom ${JSON.stringify(result.allowedBy)})` : 'narrower than'} ${result.defaultBranch}'s file`);
+    for (const c of result.changes) lines.push(`        ${c.widens ? 'wider   ' : 'narrower'} ${c.subject}: ${c.old} -> ${c.new}`);
+  }
+  const verdict = !decision ? 'not evaluated (no token)' : !denied ? (step ? 'allowed once approved' : 'allowed') : 'DENIED';
   lines.push(`outcome     ${verdict}`);
   deps.out(`${lines.join('\n')}\n`);
-  return decision && !decision.allowed ? 3 : 0;
+  return denied ? 3 : 0;
 }

@@ -21,6 +21,8 @@ import { jobProjectOf, pipelineVariablesNotices } from '../report/pipeline-varia
 import { reportEvent } from '../report/report-event.ts';
 import type { VerifiedToken } from '../token/types.ts';
 import { loadTarget } from './target.ts';
+import { guardNarrowing } from '../narrowing/guard.ts';
+import type { AccessChanges } from '../report/report-state.ts';
 
 export async function runRequest(deps: CommandDeps): Promise<number> {
   const { options, log } = deps;
@@ -48,6 +50,7 @@ export async function runRequest(deps: CommandDeps): Promise<number> {
   };
 
   let matched: string[] = [];
+  let accessChanges: AccessChanges | undefined;
   try {
     await log.section('conditions', () => {
       const decision = evaluatePolicies(target.file, target.component, target.traits, own.claims, { checkComponentEnvironment: false });
@@ -55,6 +58,8 @@ export async function runRequest(deps: CommandDeps): Promise<number> {
       assertAllowed(decision, target.file);
       matched = decision.results.map((r) => r.name);
     });
+    const narrowing = await guardNarrowing(deps, target, own.claims);
+    accessChanges = { defaultBranch: narrowing.defaultBranch, changes: narrowing.changes, ...(narrowing.allowedBy !== undefined ? { allowedBy: narrowing.allowedBy } : {}) };
   } catch (error) {
     if (isOamError(error) && error.exitCode === 3) {
       const state = buildReportState({
@@ -84,7 +89,7 @@ export async function runRequest(deps: CommandDeps): Promise<number> {
     return written;
   });
 
-  const state = buildReportState({ ...base, matchedPolicies: matched, outcome: { kind: 'requested' } });
+  const state = buildReportState({ ...base, matchedPolicies: matched, outcome: { kind: 'requested' }, ...(accessChanges ? { accessChanges } : {}) });
   await reportEvent({ ...report, state, required: false });
   const waiting = step
     ? `waiting for ${step.minApprovals} approval${step.minApprovals === 1 ? '' : 's'} (step ${step.name}, within ${formatDuration(step.timeoutSeconds)})`

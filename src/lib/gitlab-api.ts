@@ -116,6 +116,13 @@ export interface GitlabApi {
   listCommitDiscussionNotes(projectId: string, sha: string): Promise<GitlabComment[]>;
   /** One note of a commit discussion, or undefined when the discussion or the note is gone (404). */
   getCommitDiscussionNote(projectId: string, sha: string, discussionId: string, noteId: number): Promise<GitlabComment | undefined>;
+  /**
+   * The project's default branch (`GET /projects/:id`: `default_branch`, shown
+   * to whoever may read its code) and the file at `filePath` on it
+   * (`GET /projects/:id/repository/files/:file_path/raw?ref=<branch>`);
+   * `content` is undefined when the file is not there (404).
+   */
+  getDefaultBranchFile(projectId: string, filePath: string): Promise<GitlabDefaultBranchFile>;
 }
 
 /**
@@ -134,6 +141,11 @@ export interface GitlabComment {
   readonly system: boolean;
   /** Commit notes: the discussion that holds the note (how it is read again). */
   readonly discussionId?: string;
+}
+
+export interface GitlabDefaultBranchFile {
+  readonly defaultBranch: string;
+  readonly content: string | undefined;
 }
 
 /** A failed API call, with the HTTP status when there was one. Never carries the token. */
@@ -202,6 +214,10 @@ interface GitbeakerClient {
   MergeRequests: {
     show(projectId: string, iid: number): Promise<unknown>;
     allCommits(projectId: string, iid: number, options?: Record<string, unknown>): Promise<unknown>;
+  };
+  RepositoryFiles: {
+    /** gitbeaker encodes the path as one segment (`/` -> %2F), as GitLab's file_path requires. */
+    showRaw(projectId: string, filePath: string, ref: string): Promise<unknown>;
   };
 }
 
@@ -524,7 +540,21 @@ export function createGitlabApi(options: GitlabApiOptions): GitlabApi {
         throw error;
       }
     },
+    async getDefaultBranchFile(projectId, filePath) {
+      const project = record(await call('project', (api) => api.Projects.show(projectId)));
+      const defaultBranch = optionalString(project.default_branch);
+      if (!defaultBranch) throw new GitlabApiError('GitLab API project: answer has no default_branch (can the token read the code?)', undefined, false);
+      const raw = await notFoundToUndefined(() => call('repository file', (api) => api.RepositoryFiles.showRaw(projectId, filePath, defaultBranch)));
+      return { defaultBranch, content: raw === undefined ? undefined : await textOf(raw) };
+    },
   };
+}
+
+/** gitbeaker gives text/* bodies as a string and anything else as a Blob. */
+async function textOf(body: unknown): Promise<string> {
+  if (typeof body === 'string') return body;
+  if (body instanceof Blob) return body.text();
+  throw new GitlabApiError('GitLab API repository file: answer is not a file', undefined, false);
 }
 
 /**

@@ -11,6 +11,7 @@ import type { VerifiedRequest } from '../approval/verify-request.ts';
 import type { RequestedAccess } from '../providers/requested-access.ts';
 import type { VerifiedToken } from '../token/types.ts';
 import {
+  type AccessChanges,
   type ApprovalFacts,
   type ApproveInstruction,
   fromIat,
@@ -36,6 +37,7 @@ export interface StateInput {
   readonly outcome: Outcome;
   /** Where approvers write their reason (request and approve jobs): the note then says what to write. */
   readonly commentPlace?: CommentPlace;
+  readonly accessChanges?: AccessChanges;
 }
 
 /** What the note and the audit record need from a verified approval. */
@@ -100,5 +102,6 @@ export function buildReportState(input: StateInput): ReportState {
     ...(instruction ? { instruction } : {}),
     matchedPolicies: input.matchedPolicies,
     outcome: input.outcome,
+    ...(input.accessChanges && input.accessChanges.changes.length > 0 ? { accessChanges: input.accessChanges } : {}),
   };
 }

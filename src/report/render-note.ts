@@ -136,6 +136,7 @@ export function renderNote(state: ReportState, notices: readonly string[] = []):
   if (o.kind === 'denied') {
     lines.push(`| Denied | ${person(o.actor)} in ${job(o.job)} at ${formatTime(o.at)}: ${e(o.message)} |`);
   }
+  lines.push(...renderAccessChanges(state));
   lines.push(...instructionLines(state));
   if (state.approvals.length > 0) {
     lines.push('', '| Approver | Eligible as | Reason | Job | Approved at | Latency |', '|---|---|---|---|---|---|');
@@ -146,6 +147,30 @@ export function renderNote(state: ReportState, notices: readonly string[] = []):
     "<sub>Edited by each oam-grant job of this pipeline. A reason is quoted from the approver's own comment (its author and text re-checked through the API), unless marked as from a pipeline variable: that one is unsigned and may have been set by someone else. No credentials are shown here; this note is the audit trail, and every job log has the same summary.</sub>",
   );
   return `${lines.join('\n')}\n`;
+}
+
+/** Most differences listed in a note; the rest are counted. */
+const MAX_CHANGE_ROWS = 30;
+
+/**
+ * How the branch's access file differs from the default branch's, for the
+ * approver to read before pressing Run: one row per change, wider ones first.
+ * Values come from a file anyone with push access may have written: escaped.
+ */
+export function renderAccessChanges(state: ReportState): string[] {
+  const diff = state.accessChanges;
+  if (!diff || diff.changes.length === 0) return [];
+  const base = e(diff.defaultBranch);
+  const widening = diff.changes.filter((c) => c.widens);
+  const ordered = [...widening, ...diff.changes.filter((c) => !c.widens)];
+  const allowed = diff.allowedBy !== undefined ? ` — wider, allowed on this ref by ${base}'s allowWideningFrom ${codeOrEscaped(diff.allowedBy)}` : '';
+  const lines = ['', `**Access differs from ${base}'s file** (${widening.length} wider, ${diff.changes.length - widening.length} narrower or neutral)${allowed}`, ''];
+  lines.push(`| | Changes | What | ${base} | This ref |`, '|---|---|---|---|---|');
+  for (const c of ordered.slice(0, MAX_CHANGE_ROWS)) {
+    lines.push(`| ${c.widens ? '⚠️ wider' : 'narrower'} | ${e(c.category)} | ${e(c.subject)} | ${e(c.old)} | ${e(c.new)} |`);
+  }
+  if (ordered.length > MAX_CHANGE_ROWS) lines.push(`| | | … and ${ordered.length - MAX_CHANGE_ROWS} more (see the request job's log) | | |`);
+  return lines;
 }
 
 /** A plain-text summary for the job log when no note can be posted. */

@@ -8,6 +8,7 @@ import type { ErrorCode } from '../errors.ts';
 import type { CredentialTraitType } from '../access-file/model.ts';
 import type { RequestedAccess } from '../providers/requested-access.ts';
 import type { GitlabClaims } from '../token/claims.ts';
+import type { AccessChange } from '../narrowing/compare.ts';
 
 export interface Person {
   readonly login: string;
@@ -100,6 +101,16 @@ export interface ReportState {
   /** Names of the policies that applied and held. */
   readonly matchedPolicies: readonly string[];
   readonly outcome: Outcome;
+  /** How the branch's access file differs from the default branch's (absent on the default branch or when equal). */
+  readonly accessChanges?: AccessChanges;
+}
+
+/** The branch's file against the default branch's, for the approver to see before pressing Run. */
+export interface AccessChanges {
+  readonly defaultBranch: string;
+  readonly changes: readonly AccessChange[];
+  /** The default branch's allowWideningFrom pattern that let a widening through. */
+  readonly allowedBy?: string;
 }
 
 export function personOf(claims: GitlabClaims): Person {

@@ -32,6 +32,13 @@ import { listenLoopback, sendJson } from './server.ts';
  *   `ci_pipeline_variables_minimum_override_role`) only to Maintainers and
  *   above (`admin_project`, lib/api/entities/project.rb).
  * - A JOB-TOKEN may only read (MRs, notes): anything else answers 401.
+ * - `GET /projects/:id` shows `default_branch` to those who may read the
+ *   code (Reporter and above in a private project; lib/api/entities/
+ *   basic_project_details.rb). `GET /projects/:id/repository/files/:file_path/raw`
+ *   (lib/api/files.rb) wants the path as one segment (`/` as %2F), takes an
+ *   optional `ref` (default: the default branch), needs `read_code`, and
+ *   answers `404 Commit Not Found` or `404 File Not Found`; the body is the
+ *   file as text/plain, as Workhorse sends a blob.
  */
 export interface GitlabApi {
   readonly url: string;
@@ -144,6 +151,10 @@ export interface ApiProject {
    * does not send the field.
    */
   readonly pipelineVariablesMinimumOverrideRole?: PipelineVariablesRole | null;
+  /** `default_branch`; default `main`. */
+  readonly defaultBranch?: string;
+  /** The repository's files: branch -> path -> content (`repository/files/:file_path/raw`). */
+  readonly files?: Readonly<Record<string, Readonly<Record<string, string>>>>;
 }
 
 export interface GitlabApiOptions {
@@ -213,6 +224,7 @@ const DEFAULT_PER_PAGE = 20;
 const MAX_PER_PAGE = 100;
 const MAINTAINER = 40;
 const DEVELOPER = 30;
+const REPORTER = 20;
 
 class ApiError extends Error {
   readonly status: number;
@@ -445,6 +457,7 @@ export async function startGitlabApi(opts: GitlabApiOptions = {}): Promise<Gitla
       visibility: 'private',
       web_url: `${url}/${project.path}`,
       updated_at: now,
+      ...(projectAccess(viewer, project.id) >= REPORTER ? { default_branch: project.defaultBranch ?? 'main' } : {}),
       ...(canAdmin
         ? {
             restrict_user_defined_variables: project.restrictUserDefinedVariables ?? true,
@@ -539,6 +552,21 @@ export async function startGitlabApi(opts: GitlabApiOptions = {}): Promise<Gitla
     });
   };
 
+  /** lib/api/files.rb: authorize_read_code!, then the commit of `ref`, then the blob at the path. */
+  const sendRawFile = (res: ServerResponse, reqUrl: URL, user: ApiUser, project: string, path: string) => {
+    const found = findProject(project);
+    const access = projectAccess(user, project);
+    if (!found || access === 0) throw notFound('Project');
+    if (access < REPORTER) throw forbidden();
+    const ref = reqUrl.searchParams.get('ref') ?? found.defaultBranch ?? 'main';
+    const files = found.files?.[ref];
+    if (!files) throw notFound('Commit');
+    const content = files[path];
+    if (content === undefined) throw notFound('File');
+    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'x-gitlab-file-path': path, 'x-gitlab-ref': ref });
+    res.end(content);
+  };
+
   const routeProject = (req: IncomingMessage, res: ServerResponse, reqUrl: URL, rawBody: string, user: ApiUser, id: string, sub: string) => {
     const method = req.method ?? 'GET';
     const now = new Date().toISOString();
@@ -549,6 +577,9 @@ export async function startGitlabApi(opts: GitlabApiOptions = {}): Promise<Gitla
       if (!found) throw notFound('Project');
       return sendJson(res, 200, projectJson(found, user, now));
     }
+
+    const rawFile = /^repository\/files\/([^/]+)\/raw$/.exec(sub);
+    if (rawFile && method === 'GET') return sendRawFile(res, reqUrl, user, project, safeDecode(rawFile[1]!));
 
     const mrMatch = /^merge_requests\/(\d+)(?:\/(notes|commits)(?:\/(\d+))?)?$/.exec(sub);
     if (mrMatch) {

@@ -160,7 +160,8 @@ describe('approval flow through the bundle', () => {
     const id = String(++pipeline);
     const dir = workspace();
     const sha = options.sha ?? DEFAULT_SHA;
-    const base = (jobId: string): Record<string, string | undefined> => ({
+    // apiToken: false takes the token from approve and grant; request keeps it, as the narrowing guard needs the API.
+    const base = (jobId: string, api = options.apiToken !== false): Record<string, string | undefined> => ({
       CI_SERVER_URL: world.issuer.url,
       CI_API_V4_URL: `${world.issuer.url}/api/v4`,
       CI_PROJECT_ID: '1217',
@@ -169,7 +170,7 @@ describe('approval flow through the bundle', () => {
       CI_JOB_ID: jobId,
       CI_COMMIT_SHA: sha,
       CI_MERGE_REQUEST_IID: options.mr === false ? undefined : '7',
-      OAM_GITLAB_TOKEN: options.apiToken === false ? undefined : API_TOKEN,
+      OAM_GITLAB_TOKEN: api ? API_TOKEN : undefined,
       AWS_ENDPOINT_URL_STS: world.sts.url,
       ...options.env,
     });
@@ -180,7 +181,7 @@ describe('approval flow through the bundle', () => {
       id,
       dir,
       async request(component: string, person: object = DEV, extra: Record<string, unknown> = {}, iat?: number) {
-        return run(['request', '--component', component], dir, { ...base('800'), OAM_EVIDENCE_TOKEN: await evidence(person, '800', extra, iat) });
+        return run(['request', '--component', component], dir, { ...base('800', true), OAM_EVIDENCE_TOKEN: await evidence(person, '800', extra, iat) });
       },
       async approve(component: string, person: object, jobId: string, reason: string | undefined, extra: Record<string, unknown> = {}, iat?: number) {
         return run(['approve', '--component', component], dir, {
@@ -430,13 +431,15 @@ describe('approval flow through the bundle', () => {
   });
 
   it('without mr-audit required, a note that cannot be posted is a warning', async () => {
-    const p = newPipeline({ apiToken: false, mr: false });
+    const p = newPipeline({ mr: false });
     assert.equal((await p.request('pair')).status, 0);
     assert.equal((await p.approve('pair', ALICE, '901', undefined)).status, 0);
     assert.equal((await p.approve('pair', BOB, '902', undefined)).status, 0);
+    // The grant needs the API (narrowing guard); only the note's calls fail.
+    world.gitlab.injectFaults({ status: 403, times: 5, match: { pathIncludes: `/repository/commits/${DEFAULT_SHA}/discussions` } });
     const r = await p.grant('pair');
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stderr, /warning: audit note not posted: no OAM_GITLAB_TOKEN/);
+    assert.match(r.stderr, /warning: audit note not posted: .*HTTP 403/);
     assert.ok(p.dotenv());
   });
 
@@ -483,7 +486,7 @@ describe('approval flow through the bundle', () => {
 
   it("a fork MR pipeline: the MR author and the note are looked up in CI_MERGE_REQUEST_PROJECT_ID, not the fork's project", async () => {
     // The tokens name the fork's project id; the MR lives in 1217.
-    const p = newPipeline({ claims: { project_id: '5555' }, env: { CI_MERGE_REQUEST_PROJECT_ID: '1217' } });
+    const p = newPipeline({ claims: { project_id: '5555', job_project_id: '1217' }, env: { CI_MERGE_REQUEST_PROJECT_ID: '1217' } });
     assert.equal((await p.request('deploy-prod', BOB)).status, 0);
     assert.equal(p.note().length, 1);
     refused(await p.approve('deploy-prod', DEV, '901', 'OPS-1'), 'ERR_APPROVAL_SELF', 'OAM_EVIDENCE_TOKEN: dev wrote merge request !7 and may not approve it (forbid: mrAuthor)');

@@ -89,7 +89,8 @@ describe('the approval reason, written as a comment, through the bundle', () => 
     const dir = makeWorkspace(withInstance(ACCESS_FILE, world.issuer.url));
     const iid = options.mr === false ? undefined : MR_IIDS[nextMr++];
     const sha = iid === undefined ? (BRANCH_SHAS[nextCommit++] ?? '') : DEFAULT_SHA;
-    const env = (jobId: string): Record<string, string | undefined> => ({
+    // apiToken: false takes the token from approve and grant; request keeps it, as the narrowing guard needs the API.
+    const env = (jobId: string, api = options.apiToken !== false): Record<string, string | undefined> => ({
       CI_SERVER_URL: world.issuer.url,
       CI_API_V4_URL: `${world.issuer.url}/api/v4`,
       CI_PROJECT_ID: '1217',
@@ -98,7 +99,7 @@ describe('the approval reason, written as a comment, through the bundle', () => 
       CI_JOB_ID: jobId,
       CI_COMMIT_SHA: sha,
       CI_MERGE_REQUEST_IID: iid === undefined ? undefined : String(iid),
-      OAM_GITLAB_TOKEN: options.apiToken === false ? undefined : API_TOKEN,
+      OAM_GITLAB_TOKEN: api ? API_TOKEN : undefined,
       AWS_ENDPOINT_URL_STS: world.sts.url,
     });
     const evidenceToken = (person: object, jobId: string, iat?: number) =>
@@ -110,7 +111,7 @@ describe('the approval reason, written as a comment, through the bundle', () => 
       iid,
       sha,
       async request(component: string, iat?: number) {
-        return runCli(['request', '--component', component], { cwd: dir, env: { ...env('800'), OAM_EVIDENCE_TOKEN: await evidenceToken(DEV, '800', iat) } });
+        return runCli(['request', '--component', component], { cwd: dir, env: { ...env('800', true), OAM_EVIDENCE_TOKEN: await evidenceToken(DEV, '800', iat) } });
       },
       async approve(component: string, person: object, jobId: string, options: { reason?: string; iat?: number } = {}) {
         return runCli(['approve', '--component', component], {

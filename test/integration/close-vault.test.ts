@@ -74,7 +74,8 @@ describe('close with a Vault token through the bundle', () => {
   });
 
   it('revokes the Vault token, names the AWS session with its expiry, and records both', async () => {
-    const base = { CI_SERVER_URL: world.issuer.url, CI_PROJECT_ID: '1217', CI_COMMIT_SHA: DEFAULT_SHA, AWS_ENDPOINT_URL_STS: world.sts.url };
+    // OAM_GITLAB_TOKEN: the grant's narrowing guard asks the API which branch is the default one.
+    const base = { CI_SERVER_URL: world.issuer.url, CI_PROJECT_ID: '1217', CI_COMMIT_SHA: DEFAULT_SHA, AWS_ENDPOINT_URL_STS: world.sts.url, OAM_GITLAB_TOKEN: 'glpat-close-vault-0001' };
     const grant = await runCli(['grant', '--component', 'both'], {
       cwd: dir,
       env: {

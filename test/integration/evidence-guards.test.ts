@@ -68,6 +68,8 @@ describe('evidence checks of the hand-written-job path (through the bundle)', ()
       CI_JOB_ID: jobId,
       CI_COMMIT_SHA: DEFAULT_SHA,
       AWS_ENDPOINT_URL_STS: world.sts.url,
+      // The narrowing guard asks the API which branch is the default one.
+      OAM_GITLAB_TOKEN: 'glpat-evidence-test-0001',
       ...extra,
     });
     const claims = (person: object, jobId: string) => ({ ...person, ref: 'main', ref_protected: 'true', sha: DEFAULT_SHA, pipeline_id: id, job_id: jobId });

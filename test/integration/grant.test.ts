@@ -52,12 +52,13 @@ spec:
 `;
 
 const MAIN = { ref: 'main', ref_type: 'branch', ref_protected: 'true' };
+const API_TOKEN = 'glpat-grant-test-0001';
 
 describe('grant through the bundle', () => {
   let world: EmbeddedDefault;
   let dir: string;
   const exchangeTokens: string[] = [];
-  const issuedSecrets = () => [...world.sts.issued.flatMap((c) => [c.secretAccessKey, c.sessionToken]), ...exchangeTokens, 'glpat-exec-test-0001'];
+  const issuedSecrets = () => [...world.sts.issued.flatMap((c) => [c.secretAccessKey, c.sessionToken]), ...exchangeTokens, 'glpat-exec-test-0001', API_TOKEN];
 
   before(async () => {
     world = await startEmbeddedDefault();
@@ -81,6 +82,8 @@ describe('grant through the bundle', () => {
   };
   const envFor = (token: string, extra: Record<string, string>) => ({
     CI_SERVER_URL: world.issuer.url,
+    // The narrowing guard asks the API which branch is the default one.
+    OAM_GITLAB_TOKEN: API_TOKEN,
     OAM_ID_TOKEN: token,
     AWS_ENDPOINT_URL_STS: world.sts.url,
     ...extra,
@@ -204,8 +207,8 @@ describe('grant through the bundle', () => {
 
   it('fails before the exchange when a required audit note cannot be posted (no API token)', async () => {
     const before = world.sts.calls.length;
-    const result = await runCli(['grant', '--component', 'audited', '--dotenv', 'audited.env'], { cwd: dir, env: env(await world.issuer.mint(MAIN)) });
-    assert.equal(result.status, 1);
+    const result = await runCli(['grant', '--component', 'audited', '--dotenv', 'audited.env'], { cwd: dir, env: env(await world.issuer.mint(MAIN), { OAM_GITLAB_TOKEN: '' }) });
+    assert.equal(result.status, 1, result.stderr);
     assert.match(result.stderr, /error\[ERR_REPORT_FAILED\]: mr-audit is required for audited, but OAM_GITLAB_TOKEN is not set/);
     assert.equal(world.sts.calls.length, before);
     assert.equal(existsSync(join(dir, 'audited.env')), false);

@@ -51,7 +51,8 @@ describe('path rules through the bundle', () => {
   });
   after(() => world.close());
 
-  const env = (extra: Record<string, string>) => ({ CI_SERVER_URL: world.issuer.url, AWS_ENDPOINT_URL_STS: world.sts.url, CI_PIPELINE_ID: '77', ...extra });
+  // OAM_GITLAB_TOKEN: the narrowing guard asks the API which branch is the default one.
+  const env = (extra: Record<string, string>) => ({ CI_SERVER_URL: world.issuer.url, AWS_ENDPOINT_URL_STS: world.sts.url, CI_PIPELINE_ID: '77', OAM_GITLAB_TOKEN: 'glpat-paths-test-0001', ...extra });
   const evidenceToken = (person: object, jobId: string) => world.issuer.mint({ ...person, pipeline_id: '77', job_id: jobId }, { aud: 'oam-grant', ttlSeconds: 3600 });
   const exchangeToken = () => world.issuer.mint({ ...DEV, pipeline_id: '77', job_id: '1000' });
 

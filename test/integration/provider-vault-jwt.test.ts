@@ -129,6 +129,8 @@ describe('vault-jwt through the bundle', () => {
     CI_JOB_ID: '1000',
     CI_COMMIT_SHA: DEFAULT_SHA,
     CI_MERGE_REQUEST_IID: '7',
+    // The narrowing guard asks the API which branch is the default one.
+    OAM_GITLAB_TOKEN: API_TOKEN,
     AWS_ENDPOINT_URL_STS: world.sts.url,
     ...extra,
   });

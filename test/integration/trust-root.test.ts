@@ -105,6 +105,7 @@ describe('the access file is the root of trust (through the bundle)', () => {
       env: {
         CI_SERVER_URL: world.issuer.url,
         OAM_ID_TOKEN: await world.issuer.mint(MAIN),
+        OAM_GITLAB_TOKEN: API_TOKEN,
         AWS_ENDPOINT_URL_STS: 'https://sts.attacker.example',
       },
     });
