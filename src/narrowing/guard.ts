@@ -8,7 +8,8 @@
  * Which branch is the default comes from the API (CI_DEFAULT_BRANCH is a
  * variable, so whoever runs the pipeline may set it), and whether this job is
  * on it from the signed `ref`/`ref_type` claims. Without the API the guard
- * cannot tell, so it refuses.
+ * cannot tell: it refuses on an unprotected ref, and on a protected one (whose
+ * file came through that ref's push and merge rules) goes on with a warning.
  */
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { matchesRefGlob } from '../access-file/glob.ts';
@@ -28,6 +29,8 @@ export interface NarrowingResult {
   readonly changes: readonly AccessChange[];
   /** The default branch's allowWideningFrom pattern that admitted a widening, if one did. */
   readonly allowedBy?: string;
+  /** Why nothing was compared on a protected ref (no API token), when that is so. */
+  readonly skipped?: string;
 }
 
 const TOKEN_HINT =
@@ -65,7 +68,14 @@ export function describeWidening(change: AccessChange, branchFile: AccessFile, b
 
 export async function checkNarrowing(target: ComponentTarget, claims: GitlabClaims, api: GitlabApi | undefined): Promise<NarrowingResult> {
   const { file, component } = target;
-  if (!api) throw denied(`cannot compare ${file.path} with the default branch's: OAM_GITLAB_TOKEN is not set`, TOKEN_HINT);
+  if (!api) {
+    // A protected ref's file came through that ref's push and merge rules; an unprotected ref's file is anyone's
+    // who can push. Without the API the guard cannot run, so only the protected case goes on, and says so.
+    if (claims.ref_protected === 'true') {
+      return { defaultBranch: '', onDefaultBranch: false, changes: [], skipped: `OAM_GITLAB_TOKEN is not set: ${file.path} was not compared with the default branch's on protected ${claims.ref_type ?? 'ref'} ${JSON.stringify(claims.ref ?? '')}` };
+    }
+    throw denied(`cannot compare ${file.path} with the default branch's on unprotected ${claims.ref_type ?? 'ref'} ${JSON.stringify(claims.ref ?? '')}: OAM_GITLAB_TOKEN is not set`, TOKEN_HINT);
+  }
   // Where the job runs: a fork's MR pipeline in the parent project is held to the parent's default branch.
   const jobProject = claims.raw.job_project_id;
   const projectId = typeof jobProject === 'string' || typeof jobProject === 'number' ? String(jobProject) : claims.project_id;
@@ -110,7 +120,9 @@ export async function guardNarrowing(deps: CommandDeps, target: ComponentTarget,
   const { log } = deps;
   return log.section('narrowing', async () => {
     const result = await checkNarrowing(target, claims, gitlabApiOf(deps, target.file.gitlab));
-    if (result.onDefaultBranch) {
+    if (result.skipped !== undefined) {
+      log.warn(`${result.skipped}; give the job OAM_GITLAB_TOKEN (scope read_api) to hold every ref's file to the default branch's`);
+    } else if (result.onDefaultBranch) {
       log.info(`on the default branch ${result.defaultBranch}: the access file is the reviewed one`);
     } else if (result.allowedBy !== undefined) {
       log.warn(`${target.file.path} widens ${result.defaultBranch}'s file; allowed on this ref by the default branch's spec.gitlab.allowWideningFrom ${JSON.stringify(result.allowedBy)}`);

@@ -173,10 +173,10 @@ describe('narrowing guard through the bundle', () => {
     assert.match(narrower.stdout, /narrowing\n {2}pass {2}narrower than main's file\n {8}narrower aws-sts durationSeconds: 1800 -> 900/);
   });
 
-  it('fails closed without an API token, with a hint', async () => {
+  it('fails closed without an API token on an unprotected ref, with a hint', async () => {
     const r = await request(checkout(mainFile), 'feature/x', { OAM_GITLAB_TOKEN: undefined });
     assert.equal(r.status, 3, r.stderr);
-    assert.match(r.stderr, /error\[ERR_POLICY_DENIED\]: cannot compare \.gitlab\/oam\.yaml with the default branch's: OAM_GITLAB_TOKEN is not set/);
+    assert.match(r.stderr, /error\[ERR_POLICY_DENIED\]: cannot compare \.gitlab\/oam\.yaml with the default branch's on unprotected branch "feature\/x": OAM_GITLAB_TOKEN is not set/);
     assert.match(r.stderr, /hint: give the job an API token that can read the repository \(OAM_GITLAB_TOKEN, scope read_api\)/);
   });
 

@@ -117,10 +117,20 @@ describe('checkNarrowing', () => {
     assert.deepEqual(asked, [['99', '.gitlab/oam.yaml']]);
   });
 
+  it('goes on without an API token on a protected ref, saying it compared nothing', async () => {
+    const result = await checkNarrowing(target(MAIN_FILE), claimsOn('release/1', { ref_protected: 'true' }), undefined);
+    assert.deepEqual(result.changes, []);
+    assert.match(result.skipped ?? '', /^OAM_GITLAB_TOKEN is not set: \.gitlab\/oam\.yaml was not compared with the default branch's on protected branch "release\/1"$/);
+  });
+
   it('fails closed: no API token, an API error, no file on the default branch, an invalid one there', async () => {
     const noToken = await refusal(checkNarrowing(target(MAIN_FILE), claimsOn('feature/x'), undefined));
     assert.equal(noToken.code, 'ERR_POLICY_DENIED');
-    assert.match(noToken.message, /OAM_GITLAB_TOKEN is not set/);
+    assert.match(noToken.message, /on unprotected branch "feature\/x": OAM_GITLAB_TOKEN is not set/);
+    // Only a signed "true" counts as protected.
+    for (const notProtected of ['false', 'TRUE', undefined]) {
+      await refusal(checkNarrowing(target(MAIN_FILE), claimsOn('feature/x', { ref_protected: notProtected }), undefined));
+    }
     assert.match(noToken.hint ?? '', /OAM_GITLAB_TOKEN, scope read_api/);
 
     const forbidden = await refusal(checkNarrowing(target(MAIN_FILE), claimsOn('feature/x'), api(async () => Promise.reject(new GitlabApiError('GitLab API project: HTTP 403', 403, false)))));
