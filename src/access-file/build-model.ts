@@ -132,6 +132,7 @@ function toTrait(raw: RawTrait): Trait {
       return {
         type: 'token-exchange',
         issuer: normalizeServiceUrl(p.issuer as string),
+        ...optional('clientId', p.clientId),
         ...optional('audience', p.audience),
         ...optional('resource', p.resource),
         ...optional('scope', p.scope),

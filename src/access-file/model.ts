@@ -118,6 +118,8 @@ export interface TokenExchangeTrait {
   readonly type: 'token-exchange';
   /** Normal form of the authorization server's issuer. */
   readonly issuer: string;
+  /** A public client's id, sent as `client_id` (no secret); absent = no client identification. */
+  readonly clientId?: string;
   readonly audience?: string;
   readonly resource?: string;
   readonly scope?: string;

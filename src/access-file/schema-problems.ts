@@ -24,6 +24,7 @@ export const PATTERN_PHRASES: Readonly<Record<string, string>> = {
   '^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*/?$': 'must be a Vault namespace like team-a or admin/team-a',
   '^[A-Za-z0-9_.@-]{1,128}$': 'must be a Vault role name: letters, digits, "_", ".", "@" and "-"',
   '^[A-Za-z_][A-Za-z0-9_]*$': 'must be a variable name: letters, digits and "_", not starting with a digit',
+  '^[\\x20-\\x7E]+$': 'must be an OAuth client_id: printable ASCII characters only',
   '^[^\\s]+/\\.default$': 'must be one resource as <resource>/.default, e.g. https://management.azure.com/.default',
   '^[a-z0-9][a-z0-9.-]{0,62}@[a-z0-9][a-z0-9.-]*\\.gserviceaccount\\.com$': 'must be a service account email like deployer@my-project.iam.gserviceaccount.com',
   '^[a-z][a-z0-9-]{4,28}[a-z0-9]$': 'must be a Google Cloud project id like my-project',

@@ -14,13 +14,15 @@ import { checkServiceUrl } from './service-url.ts';
 export const MAX_SESSION_POLICY_CHARS = 2048;
 export const DEFAULT_DURATION_SECONDS = 900;
 
-const TRAIT_TYPES = new Set(['aws-sts', 'gcp-wif', 'azure-federated', 'mr-audit']);
-const CREDENTIAL_TRAIT_TYPES = new Set(['aws-sts', 'gcp-wif', 'azure-federated']);
+const TRAIT_TYPES = new Set(['aws-sts', 'gcp-wif', 'azure-federated', 'token-exchange', 'mr-audit']);
+const CREDENTIAL_TRAIT_TYPES = new Set(['aws-sts', 'gcp-wif', 'azure-federated', 'token-exchange']);
 /** Each trait type's service URLs: https, or plain http on loopback (the build normalises them and cannot parse anything else). */
 const ENDPOINT_KEYS: Readonly<Record<string, readonly string[]>> = {
   'aws-sts': ['stsEndpoint'],
   'gcp-wif': ['stsEndpoint', 'iamCredentialsEndpoint'],
   'azure-federated': ['authorityHost'],
+  // The ID token goes to the server this names.
+  'token-exchange': ['issuer'],
 };
 const CONDITION_FIELDS = ['refProtected', 'refs', 'refTypes', 'environments', 'pipelineSources', 'projectPaths'] as const;
 
