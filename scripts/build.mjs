@@ -49,6 +49,7 @@ const CHUNKS = {
   'aws-sts': { entry: 'src/lazy/aws-sts.ts', plugins: [withoutCredentialChain] },
   gitbeaker: { entry: 'src/lazy/gitbeaker.ts', plugins: [] },
   re2js: { entry: 'src/lazy/re2js.ts', plugins: [] },
+  'openid-client': { entry: 'src/lazy/openid-client.ts', plugins: [] },
 };
 const chunkSources = {};
 for (const [name, { entry, plugins, define = {} }] of Object.entries(CHUNKS)) {
@@ -67,7 +68,7 @@ const embedChunks = {
   setup(b) {
     b.onResolve({ filter: /lazy-sources\.ts$/ }, () => ({ path: 'lazy-sources', namespace: 'oam-lazy' }));
     b.onLoad({ filter: /.*/, namespace: 'oam-lazy' }, () => ({ contents: `export const LAZY_SOURCES = ${JSON.stringify(chunkSources)};`, loader: 'js' }));
-    b.onResolve({ filter: /\/lazy\/(core|aws-sts|gitbeaker|re2js)\.ts$/ }, (args) => ({ path: args.path, namespace: 'oam-lazy-stub' }));
+    b.onResolve({ filter: /\/lazy\/(core|aws-sts|gitbeaker|re2js|openid-client)\.ts$/ }, (args) => ({ path: args.path, namespace: 'oam-lazy-stub' }));
     b.onLoad({ filter: /.*/, namespace: 'oam-lazy-stub' }, () => ({ contents: 'export {};', loader: 'js' }));
   },
 };

@@ -25,6 +25,7 @@ type Core = typeof import('../lazy/core.ts');
 type AwsSts = typeof import('../lazy/aws-sts.ts');
 type Gitbeaker = typeof import('../lazy/gitbeaker.ts');
 type Re2js = typeof import('../lazy/re2js.ts');
+type OpenidClient = typeof import('../lazy/openid-client.ts');
 type ChunkName = keyof typeof LAZY_SOURCES;
 
 interface Evaluated {
@@ -77,6 +78,12 @@ export async function loadAwsSts(): Promise<AwsSts> {
 export async function loadGitbeaker(): Promise<Gitbeaker> {
   const source = LAZY_SOURCES.gitbeaker;
   return source === undefined ? import('../lazy/gitbeaker.ts') : (evaluateChunk('gitbeaker', source).exports as Gitbeaker);
+}
+
+/** openid-client, for the token-exchange provider only. */
+export async function loadOpenidClient(): Promise<OpenidClient> {
+  const source = LAZY_SOURCES['openid-client'];
+  return source === undefined ? import('../lazy/openid-client.ts') : (evaluateChunk('openid-client', source).exports as OpenidClient);
 }
 
 /**
