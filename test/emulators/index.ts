@@ -11,6 +11,7 @@ export { startSts, stringLike } from './sts.ts';
 export { goGlob, startVault, type VaultCall, type VaultEmulator, type VaultFault, type VaultJwtMount, type VaultRole, type VaultToken } from './vault.ts';
 export { type GoogleCall, type GoogleEmulator, type GoogleFault, type GoogleProvider, type GoogleServiceAccount, startGoogle } from './google.ts';
 export { type EntraApp, type EntraCall, type EntraEmulator, type EntraFault, type EntraIssuedToken, type EntraTenant, type FederatedCredential, startEntra } from './entra.ts';
+export { startTokenExchange, type TokenExchangeServer, type TokenExchangeFault, TOKEN_TYPE } from './token-exchange.ts';
 
 /** The role the embedded default's STS trusts GitLab tokens of acme/payments for. */
 export const DEFAULT_ROLE_ARN = 'arn:aws:iam::123456789012:role/ci-deploy';
