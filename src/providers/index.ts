@@ -3,6 +3,7 @@ import { OamError } from '../errors.ts';
 import { awsStsProvider } from './aws-sts.ts';
 import { gcpWifProvider } from './gcp-wif.ts';
 import { azureFederatedProvider } from './azure-federated.ts';
+import { tokenExchangeProvider } from './token-exchange.ts';
 import type { CredentialProvider } from './types.ts';
 import { vaultJwtProvider } from './vault-jwt.ts';
 
@@ -14,6 +15,7 @@ const PROVIDERS: Registry = {
   'gcp-wif': gcpWifProvider,
   'vault-jwt': vaultJwtProvider,
   'azure-federated': azureFederatedProvider,
+  'token-exchange': tokenExchangeProvider,
 };
 
 export function providerFor<T extends CredentialTrait>(trait: T): CredentialProvider<T> {

@@ -40,6 +40,8 @@ export interface TokenExchangeServer {
   readonly issued: IssuedToken[];
   /** Each fault is consumed by the first request to its endpoint (default: the token endpoint), in order. */
   injectFaults(...faults: TokenExchangeFault[]): void;
+  /** Drops the faults no request has consumed yet. */
+  clearFaults(): void;
   /** Changes the server's settings for the requests that follow. */
   configure(patch: Partial<TokenExchangeSettings>): void;
   close(): Promise<void>;
@@ -409,9 +411,10 @@ export async function startTokenExchange(opts: TokenExchangeServerOptions): Prom
       if (error) call.error = error;
       else delete call.error;
     };
+    // A response closed before it was finished: the client gave up (one listener per response, not per kept-alive socket).
     let abandoned = false;
-    req.socket.once('close', () => {
-      abandoned = true;
+    res.once('close', () => {
+      if (!res.writableFinished) abandoned = true;
     });
 
     const index = faults.findIndex((f) => (f.endpoint ?? 'token') === endpoint);
@@ -497,6 +500,9 @@ export async function startTokenExchange(opts: TokenExchangeServerOptions): Prom
     issued,
     injectFaults: (...list) => {
       faults.push(...list);
+    },
+    clearFaults: () => {
+      faults.length = 0;
     },
     configure: (patch) => {
       settings = { ...settings, ...patch };
