@@ -11,6 +11,7 @@ import { trustScopeOf } from '../policy/trust-scope.ts';
 import { awsTrustPolicy } from '../trust/aws-sts.ts';
 import { gcpTrustConfig } from '../trust/gcp-wif.ts';
 import { azureFederatedCredentials } from '../trust/azure-federated.ts';
+import { tokenExchangeTrust } from '../trust/token-exchange.ts';
 import type { TrustBuilder, TrustConfig } from '../trust/types.ts';
 import { vaultJwtTrustConfig } from '../trust/vault-jwt.ts';
 import type { Deps } from './deps.ts';
@@ -24,6 +25,7 @@ const TRUST_BUILDERS: Registry = {
   'gcp-wif': gcpTrustConfig,
   'vault-jwt': vaultJwtTrustConfig,
   'azure-federated': azureFederatedCredentials,
+  'token-exchange': tokenExchangeTrust,
 };
 
 function builderFor<T extends CredentialTrait>(trait: T): TrustBuilder<T> {
