@@ -4,7 +4,8 @@
  * same loopback STS, interleaved so machine noise hits all three alike; a
  * vault-jwt grant against the Vault emulator; a gcp-wif grant against the
  * Google emulator (STS, then generateAccessToken); an azure-federated grant
- * against the Entra ID emulator; the bundle size and grant's peak RSS.
+ * against the Entra ID emulator; a token-exchange grant against the RFC 8693
+ * emulator; the bundle size and grant's peak RSS.
  *
  *   npm run bench            (RUNS=N to change the number of rounds, default 15)
  */
@@ -21,7 +22,7 @@ const RUNS = Number(process.env.RUNS ?? 15);
 const ROLE = 'arn:aws:iam::123456789012:role/ci-deploy';
 const GCP_PROVIDER = 'projects/123456789/locations/global/workloadIdentityPools/gitlab/providers/gitlab-ci';
 
-const accessFile = (google: { sts: string; iamCredentials: string }, entra: { entra: string; tenantId: string; clientId: string }) => `apiVersion: core.oam.dev/v1beta1
+const accessFile = (google: { sts: string; iamCredentials: string }, entra: { entra: string; tenantId: string; clientId: string }, tokenExchange: string) => `apiVersion: core.oam.dev/v1beta1
 kind: Application
 metadata: {name: bench}
 spec:
@@ -46,6 +47,11 @@ spec:
       traits:
         - type: azure-federated
           properties: {tenantId: "${entra.tenantId}", clientId: "${entra.clientId}", authorityHost: "${entra.entra}"}
+    - name: api
+      type: gitlab-job
+      traits:
+        - type: token-exchange
+          properties: {issuer: "${tokenExchange}", exportAs: API_TOKEN}
   policies:
     - name: main-only
       type: gitlab-conditions
@@ -70,7 +76,7 @@ function timed(command: string, args: string[], options: { cwd: string; env: Rec
 // spawnSync, which would otherwise block the very servers they talk to.
 const emulators = spawn(process.execPath, ['--import', 'tsx', 'test/emulators/cli.ts'], { stdio: ['ignore', 'pipe', 'inherit'] });
 const firstLine = await new Promise<string>((done) => createInterface({ input: emulators.stdout }).once('line', done));
-const world = JSON.parse(firstLine) as { issuer: string; sts: string; gitlab: string };
+const world = JSON.parse(firstLine) as { issuer: string; sts: string; gitlab: string; tokenExchange: string };
 // The Vault emulator in a process of its own too, trusting that issuer for the audience it is given: its own URL.
 const VAULT = `import { startVault } from './test/emulators/vault.ts';
 const vault = await startVault({ mounts: (url) => [{ oidcDiscoveryUrl: process.env.ISSUER, boundIssuer: process.env.ISSUER,
@@ -86,8 +92,9 @@ const entra = JSON.parse(await new Promise<string>((done) => createInterface({ i
 const workspace = mkdtempSync(join(tmpdir(), 'oam-grant-bench-'));
 try {
   mkdirSync(join(workspace, '.gitlab'));
-  writeFileSync(join(workspace, '.gitlab/oam.yaml'), withInstance(accessFile(google, entra).replace('VAULT_URL', vaultUrl), world.issuer));
+  writeFileSync(join(workspace, '.gitlab/oam.yaml'), withInstance(accessFile(google, entra, world.tokenExchange).replace('VAULT_URL', vaultUrl), world.issuer));
   const token = await (await fetch(`${world.issuer}/mint?format=raw&ttl=3600&ref=main&ref_type=branch&ref_protected=true`)).text();
+  const apiToken = await (await fetch(`${world.issuer}/mint?format=raw&ttl=3600&ref=main&ref_type=branch&ref_protected=true&aud=${encodeURIComponent(world.tokenExchange)}`)).text();
   const vaultToken = await (await fetch(`${world.issuer}/mint?format=raw&ttl=3600&ref=main&ref_type=branch&ref_protected=true&aud=${encodeURIComponent(vaultUrl)}`)).text();
   const env = {
     PATH: process.env.PATH ?? '',
@@ -104,7 +111,7 @@ try {
   const gcpToken = await (await fetch(`${world.issuer}/mint?format=raw&ttl=3600&ref=main&ref_type=branch&ref_protected=true&aud=https://iam.googleapis.com/${GCP_PROVIDER}`)).text();
   const opts = { cwd: workspace, env };
   const haveAws = existsSync(AWS);
-  const samples = { node: [] as number[], grant: [] as number[], aws: [] as number[], vault: [] as number[], gcp: [] as number[], azure: [] as number[] };
+  const samples = { node: [] as number[], grant: [] as number[], aws: [] as number[], vault: [] as number[], gcp: [] as number[], azure: [] as number[], tokenExchange: [] as number[] };
   for (let i = 0; i < RUNS + 1; i++) {
     const node = timed(process.execPath, ['-e', '0'], opts);
     const grant = timed(process.execPath, [CLI, 'grant', '--component', 'deploy'], opts);
@@ -114,17 +121,19 @@ try {
     const vault = timed(process.execPath, [CLI, 'grant', '--component', 'secrets', '--dotenv', 'vault.env'], { cwd: workspace, env: { ...env, OAM_ID_TOKEN: vaultToken } });
     const gcp = timed(process.execPath, [CLI, 'grant', '--component', 'deploy-gcp', '--dotenv', 'gcp.env'], { cwd: workspace, env: { ...env, OAM_ID_TOKEN: gcpToken } });
     const azure = timed(process.execPath, [CLI, 'grant', '--component', 'deploy-azure', '--dotenv', 'azure.env'], { cwd: workspace, env: { ...env, OAM_ID_TOKEN: azureToken } });
+    const tokenExchange = timed(process.execPath, [CLI, 'grant', '--component', 'api', '--dotenv', 'api.env'], { cwd: workspace, env: { ...env, OAM_ID_TOKEN: apiToken } });
     if (i === 0) continue; // warm-up round: file cache, first connection
     samples.node.push(node);
     samples.gcp.push(gcp);
     samples.azure.push(azure);
+    samples.tokenExchange.push(tokenExchange);
     samples.grant.push(grant);
     samples.aws.push(aws);
     samples.vault.push(vault);
   }
   const rss = spawnSync('/usr/bin/time', ['-f', '%M', process.execPath, CLI, 'grant', '--component', 'deploy'], { ...opts, encoding: 'utf8' });
   const peakKb = Number(rss.stderr.trim().split('\n').at(-1));
-  const m = { node: median(samples.node), grant: median(samples.grant), aws: median(samples.aws), vault: median(samples.vault), gcp: median(samples.gcp), azure: median(samples.azure) };
+  const m = { node: median(samples.node), grant: median(samples.grant), aws: median(samples.aws), vault: median(samples.vault), gcp: median(samples.gcp), azure: median(samples.azure), tokenExchange: median(samples.tokenExchange) };
   const size = statSync(CLI).size;
   const line = (name: string, value: string, target: string) => console.log(`${name.padEnd(34)}${value.padStart(12)}   ${target}`);
   console.log(`oam-grant benchmark: ${RUNS} interleaved rounds on loopback emulators (median wall time)\n`);
@@ -133,6 +142,7 @@ try {
   line('oam-grant grant, vault-jwt', `${m.vault.toFixed(1)} ms`, '');
   line('oam-grant grant, gcp-wif', `${m.gcp.toFixed(1)} ms`, 'two calls: STS, then IAM Credentials');
   line('oam-grant grant, azure-federated', `${m.azure.toFixed(1)} ms`, '');
+  line('oam-grant grant, token-exchange', `${m.tokenExchange.toFixed(1)} ms`, 'two calls: metadata, then the token endpoint');
   line('aws sts assume-role-with-web-identity', haveAws ? `${m.aws.toFixed(1)} ms` : 'n/a', haveAws ? '' : '(/usr/bin/aws missing: apt-get install awscli)');
   console.log('');
   line('grant / node -e 0', `${(m.grant / m.node).toFixed(2)}x`, 'target <= 4x');

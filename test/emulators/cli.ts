@@ -1,12 +1,13 @@
 /**
- * Starts the embedded default (issuer, STS, GitLab API on loopback) and prints
- * one JSON line with their URLs, then stays up until SIGTERM or SIGINT.
+ * Starts the embedded default (issuer, STS, GitLab API on loopback) and an
+ * RFC 8693 authorization server that trusts the issuer, prints one JSON line
+ * with their URLs, then stays up until SIGTERM or SIGINT.
  *
  *   node --import tsx test/emulators/cli.ts [--issuer-port N] [--sts-port N] [--gitlab-port N]
  *   curl "$ISSUER/mint?format=raw&ref=main"     # a token for shell scripts
  */
 import { parseArgs } from 'node:util';
-import { startEmbeddedDefault } from './index.ts';
+import { DEFAULT_PROJECT, startEmbeddedDefault, startTokenExchange } from './index.ts';
 
 const { values } = parseArgs({
   options: {
@@ -22,10 +23,12 @@ const world = await startEmbeddedDefault({
   stsPort: port(values['sts-port']),
   gitlabPort: port(values['gitlab-port']),
 });
-process.stdout.write(`${JSON.stringify({ issuer: world.issuer.url, sts: world.sts.url, gitlab: world.gitlab.url })}\n`);
+// An RFC 8693 authorization server trusting the issuer's tokens of the default project on main (for the benchmark).
+const tokenExchange = await startTokenExchange({ trustedIssuers: [world.issuer.url], subPatterns: [`project_path:${DEFAULT_PROJECT.path}:ref_type:branch:ref:main`] });
+process.stdout.write(`${JSON.stringify({ issuer: world.issuer.url, sts: world.sts.url, gitlab: world.gitlab.url, tokenExchange: tokenExchange.issuer })}\n`);
 
 const stop = () => {
-  world.close().then(
+  Promise.all([world.close(), tokenExchange.close()]).then(
     () => process.exit(0),
     () => process.exit(1),
   );
