@@ -125,7 +125,9 @@ export interface IssuedToken {
 export type TokenExchangeFault = (
   | { readonly kind: 'status'; readonly status: 429 | 500 | 502 | 503 }
   /** An OAuth "try again" error, e.g. temporarily_unavailable with 503 (or 400, as some servers send it). */
-  | { readonly kind: 'oauth-error'; readonly error: string; readonly status: number }
+  | { readonly kind: 'oauth-error'; readonly error: string; readonly status: number; readonly description?: string }
+  /** A redirect (307) elsewhere: a client must not follow it with the token. */
+  | { readonly kind: 'redirect'; readonly location: string }
   | { readonly kind: 'reset' }
   | { readonly kind: 'delay'; readonly ms: number }
   /** A hostile or careless server: invalid_request whose description repeats the subject token. */
@@ -428,6 +430,12 @@ export async function startTokenExchange(opts: TokenExchangeServerOptions): Prom
       await sleep(fault.ms);
       if (abandoned) return done(0, 'abandoned');
     }
+    if (fault?.kind === 'redirect') {
+      done(307, 'redirect');
+      res.writeHead(307, { location: fault.location, 'content-length': '0' });
+      res.end();
+      return;
+    }
     if (fault?.kind === 'status') {
       done(fault.status, `status ${fault.status}`);
       res.writeHead(fault.status, { 'content-type': 'text/html' });
@@ -435,7 +443,7 @@ export async function startTokenExchange(opts: TokenExchangeServerOptions): Prom
       return;
     }
     try {
-      if (fault?.kind === 'oauth-error') throw new OAuthError(fault.error, 'the service is busy, try again later', fault.status);
+      if (fault?.kind === 'oauth-error') throw new OAuthError(fault.error, fault.description ?? 'the service is busy, try again later', fault.status);
       if (fault?.kind === 'echo-subject-token') throw new OAuthError('invalid_request', `cannot use subject_token ${form.get('subject_token') ?? ''}`);
       switch (endpoint) {
         case 'metadata': {

@@ -182,6 +182,32 @@ describe('tokenExchangeProvider', () => {
     });
   }
 
+  it('refuses a plain-http issuer off loopback before any request, whatever the model holds', async () => {
+    const before = server.calls.length;
+    await assert.rejects(
+      tokenExchangeProvider.exchange({ trait: trait('http://sts.example.com'), token: await token(), sessionName: 's', env: {}, log, sleep: noSleep }),
+      (error: unknown) => error instanceof OamError && error.code === 'ERR_METADATA_INVALID' && /must use https/.test(error.message),
+    );
+    assert.equal(server.calls.length, before);
+  });
+
+  it('does not follow a redirect with the token', async () => {
+    server.injectFaults({ kind: 'redirect', location: `${server.issuer}/elsewhere` });
+    await assert.rejects(exchange(), (error: unknown) => error instanceof OamError && /the token endpoint answered HTTP 307$/.test(error.message));
+    assert.equal(server.calls.filter((c) => c.path.endsWith('/elsewhere')).length, 0);
+  });
+
+  it('shows a hostile error answer as one clean line', async () => {
+    server.injectFaults({ kind: 'oauth-error', error: 'bad\ncode', status: 400, description: `\u001b[31mred\nsecond line ${'x'.repeat(500)}` });
+    await assert.rejects(exchange(), (error: unknown) => {
+      assert.ok(error instanceof OamError, String(error));
+      assert.match(error.message, /answered HTTP 400: \?\[31mred second line x+\.\.\.$/);
+      assert.ok(error.message.length < 500, 'bounded');
+      assert.match(error.hint ?? '', /without an OAuth error/);
+      return true;
+    });
+  });
+
   it('says so when neither metadata document exists', async () => {
     await assert.rejects(
       tokenExchangeProvider.exchange({ trait: trait(`${server.origin}/nowhere`), token: await token(), sessionName: 's', env: {}, log, sleep: noSleep }),
@@ -195,6 +221,7 @@ describe('tokenExchangeProvider', () => {
     ['no expires_in and no JWT', { omitExpiresIn: true }, undefined, /without expires_in that is not a JWT with exp: its lifetime is unknown/],
     ['a lifetime over the credential-limits cap', { lifetimeSeconds: 3600 }, 1800, /valid for 3600 s, longer than maxDurationSeconds 1800/],
     ['a JWT lifetime over the cap', { tokenFormat: 'jwt', lifetimeSeconds: 3600, omitExpiresIn: true }, 1800, /valid for 3600 s/],
+    ['no lifetime left', { lifetimeSeconds: 0 }, undefined, /issued a token that expired at/],
   ];
   for (const [name, settings, cap, message] of unfit) {
     it(`refuses an issued token with ${name}, and revokes it`, async () => {
