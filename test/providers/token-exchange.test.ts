@@ -215,26 +215,29 @@ describe('tokenExchangeProvider', () => {
     );
   });
 
-  const unfit: [string, Partial<TokenExchangeSettings>, number | undefined, RegExp][] = [
-    ['another issued_token_type', { issuedTokenType: TOKEN_TYPE.refreshToken }, undefined, /answered issued_token_type "urn:ietf:params:oauth:token-type:refresh_token", not the requested urn:ietf:params:oauth:token-type:access_token/],
-    ['no issued_token_type', { issuedTokenType: null }, undefined, /answered issued_token_type \(none\)/],
-    ['no expires_in and no JWT', { omitExpiresIn: true }, undefined, /without expires_in that is not a JWT with exp: its lifetime is unknown/],
-    ['a lifetime over the credential-limits cap', { lifetimeSeconds: 3600 }, 1800, /valid for 3600 s, longer than maxDurationSeconds 1800/],
-    ['a JWT lifetime over the cap', { tokenFormat: 'jwt', lifetimeSeconds: 3600, omitExpiresIn: true }, 1800, /valid for 3600 s/],
-    ['no lifetime left', { lifetimeSeconds: 0 }, undefined, /issued a token that expired at/],
+  const unfit: [string, Partial<TokenExchangeSettings>, number | undefined, string, RegExp][] = [
+    ['another issued_token_type', { issuedTokenType: TOKEN_TYPE.refreshToken }, undefined, 'ERR_EXCHANGE_FAILED', /answered issued_token_type "urn:ietf:params:oauth:token-type:refresh_token", not the requested urn:ietf:params:oauth:token-type:access_token/],
+    ['no issued_token_type', { issuedTokenType: null }, undefined, 'ERR_EXCHANGE_FAILED', /answered issued_token_type \(none\)/],
+    ['no expires_in and no JWT', { omitExpiresIn: true }, undefined, 'ERR_EXCHANGE_FAILED', /without expires_in that is not a JWT with exp: its lifetime is unknown/],
+    ['a lifetime over the credential-limits cap', { lifetimeSeconds: 3600 }, 1800, 'ERR_POLICY_DENIED', /valid for 3600 s, longer than the credential-limits cap of 1800 s$/],
+    ['a JWT lifetime over the cap', { tokenFormat: 'jwt', lifetimeSeconds: 3600, omitExpiresIn: true }, 1800, 'ERR_POLICY_DENIED', /valid for 3600 s/],
+    ['a lifetime over 12 h without a cap', { lifetimeSeconds: 43_201 }, undefined, 'ERR_POLICY_DENIED', /valid for 43201 s, longer than oam-grant's ceiling of 43200 s \(no credential-limits cap applies\)/],
+    ['no lifetime left', { lifetimeSeconds: 0 }, undefined, 'ERR_EXCHANGE_FAILED', /issued a token that expired at/],
   ];
-  for (const [name, settings, cap, message] of unfit) {
+  for (const [name, settings, cap, code, message] of unfit) {
     it(`refuses an issued token with ${name}, and revokes it`, async () => {
       server.configure(settings);
-      await assert.rejects(exchange({}, cap === undefined ? {} : { maxDurationSeconds: cap }), (error: unknown) => error instanceof OamError && error.code === 'ERR_EXCHANGE_FAILED' && message.test(error.message));
+      await assert.rejects(exchange({}, cap === undefined ? {} : { maxDurationSeconds: cap }), (error: unknown) => error instanceof OamError && error.code === code && message.test(error.message));
       assert.equal(server.issued.at(-1)!.revoked, true);
       assert.ok(logged.some((l) => /the issued token was not exported; it was revoked/.test(l)), logged.join(''));
     });
   }
 
-  it('keeps to the cap exactly, and says when an unfit token cannot be revoked', async () => {
+  it('keeps to the cap and the ceiling exactly, and says when an unfit token cannot be revoked', async () => {
     server.configure({ lifetimeSeconds: 1800 });
     await exchange({}, { maxDurationSeconds: 1800 });
+    server.configure({ lifetimeSeconds: 43_200 });
+    await exchange();
     server.configure({ omitExpiresIn: true, metadataOverrides: { revocation_endpoint: undefined } });
     await assert.rejects(exchange(), /lifetime is unknown/);
     assert.equal(server.issued.at(-1)!.revoked, false);

@@ -47,7 +47,7 @@ describe('tokenExchangeTrust', () => {
       subjectPatterns: ['^project_path:acme\\/payments:ref_type:branch:ref:main$', '^project_path:acme\\/payments:ref_type:branch:ref:release\\/[^/]*$'],
       claims: { project_path: ['acme/payments'], ref_type: ['branch'], ref: ['main', 'release/*'] },
     });
-    assert.deepEqual(c.issue, { requestedTokenType: 'urn:ietf:params:oauth:token-type:access_token', audience: 'https://api.example.com', scope: 'deploy' });
+    assert.deepEqual(c.issue, { requestedTokenType: 'urn:ietf:params:oauth:token-type:access_token', audience: 'https://api.example.com', scope: 'deploy', maxLifetimeSeconds: 43_200 });
     assert.deepEqual(warnings, []);
     assert.ok(notes.some((n) => /admits branches only/.test(n)), notes.join('\n'));
     assert.ok(notes.some((n) => /the concrete configuration depends on the server/.test(n)), notes.join('\n'));
@@ -71,6 +71,14 @@ describe('tokenExchangeTrust', () => {
     assert.equal(admits('project_path:acme/payXments:ref_type:branch:ref:release/1'), false, 'the project is literal');
     assert.equal(admits('project_path:acme/pay.ments:ref_type:tag:ref:release/1'), false, 'no tags');
     assert.equal(compileRefGlob('release/*').test('release/1.2'), true);
+  });
+
+  it('adds ref_protected where the file requires it, and the credential-limits cap as the longest lifetime', () => {
+    const caps = { type: 'credential-limits', name: 'caps', pointer: '/spec/policies/1', maxDurationSeconds: 1800 } as Policy;
+    const { config } = build([conditions({ projectPaths: ['acme/payments'], refs: ['main'], refProtected: true }), caps]);
+    const c = config as Config;
+    assert.deepEqual(c.subjectToken.claims, { project_path: ['acme/payments'], ref_type: ['branch'], ref: ['main'], ref_protected: ['true'] });
+    assert.equal(c.issue.maxLifetimeSeconds, 1800);
   });
 
   it('says when the server must allow exchange without a client', () => {
