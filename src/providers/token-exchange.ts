@@ -16,6 +16,7 @@ import { PROVIDER_DEADLINE } from '../lib/deadlines.ts';
 import { type HttpRequest, httpRequest, parseSafeUrl } from '../lib/http.ts';
 import { loadOpenidClient } from '../lib/lazy-module.ts';
 import { sanitizeLine } from '../lib/log.ts';
+import { registerSecret } from '../lib/redact.ts';
 import { isTransientNetworkError, withRetry } from '../lib/retry.ts';
 import type { GitlabClaims } from '../token/claims.ts';
 import type { CredentialProvider, ExchangeInput, IssuedCredentials } from './types.ts';
@@ -42,6 +43,13 @@ const MAX_BODY_BYTES = 256 * 1024;
  */
 const NO_CLIENT_ID = 'oam-grant-unidentified';
 const noClientAuthentication: ClientAuth = () => undefined;
+
+/**
+ * Without a credential-limits cap, the longest lifetime accepted: 12 h, as for
+ * Vault tokens (vault-jwt.ts) and AWS's longest session. The server decides
+ * the lifetime, and the dotenv can be downloaded for as long as the token lives.
+ */
+export const TOKEN_LIFETIME_CEILING_SECONDS = 43_200;
 
 /** Error codes that say "try again" (RFC 6749 section 4.1.2.1), whatever the HTTP status they come with. */
 const TRANSIENT_OAUTH_ERRORS = new Set(['temporarily_unavailable', 'server_error']);
@@ -98,8 +106,9 @@ async function errorBodyOf(response: unknown): Promise<Record<string, unknown> |
  * OAuth error body, a WWW-Authenticate challenge (401) or a bare status.
  * Anything else (a socket error, a deadline, a malformed answer) is left as is.
  */
-async function refusalFrom(oc: OpenidClient, error: unknown, what: string, subjectToken: string): Promise<OAuthRefusal | undefined> {
-  const mask = (text: unknown) => (typeof text === 'string' ? displayText(text.split(subjectToken).join('[MASKED]'), 300) : '');
+async function refusalFrom(oc: OpenidClient, error: unknown, what: string, secrets: readonly string[]): Promise<OAuthRefusal | undefined> {
+  // A server may repeat what it was sent; the tokens never reach a message.
+  const mask = (text: unknown) => (typeof text === 'string' ? displayText(secrets.reduce((t, secret) => t.split(secret).join('[MASKED]'), text), 300) : '');
   if (error instanceof oc.ResponseBodyError) return new OAuthRefusal(what, error.status, errorCodeOf(error.error), mask(error.error_description));
   if (error instanceof oc.WWWAuthenticateChallengeError) {
     const body = await errorBodyOf(error.response);
@@ -189,12 +198,12 @@ async function discover(oc: OpenidClient, trait: TokenExchangeTrait, issuer: URL
   try {
     config = await oc.discovery(issuer, clientId, undefined, auth, { ...options, algorithm: 'oidc' });
   } catch (error) {
-    const refusal = await refusalFrom(oc, error, `${trait.issuer}/.well-known/openid-configuration`, subjectToken);
+    const refusal = await refusalFrom(oc, error, `${trait.issuer}/.well-known/openid-configuration`, [subjectToken]);
     if (refusal?.status !== 404) throw refusal ?? error;
     try {
       config = await oc.discovery(issuer, clientId, undefined, auth, { ...options, algorithm: 'oauth2' });
     } catch (second) {
-      const again = await refusalFrom(oc, second, 'the RFC 8414 metadata (/.well-known/oauth-authorization-server)', subjectToken);
+      const again = await refusalFrom(oc, second, 'the RFC 8414 metadata (/.well-known/oauth-authorization-server)', [subjectToken]);
       if (again?.status === 404) {
         throw new OamError('ERR_EXCHANGE_FAILED', `no authorization server metadata at ${trait.issuer}: /.well-known/openid-configuration and /.well-known/oauth-authorization-server both answered 404`, {
           hint: "set issuer to the authorization server's issuer identifier, exactly as its metadata names it",
@@ -362,7 +371,7 @@ function revokerFor(oc: OpenidClient, config: Configuration, token: string, trai
     try {
       await oc.tokenRevocation(config, token, revocationHint(trait.requestedTokenType));
     } catch (error) {
-      const refusal = await refusalFrom(oc, error, `revocation at ${endpoint}`, subjectToken);
+      const refusal = await refusalFrom(oc, error, `revocation at ${endpoint}`, [subjectToken, token]);
       throw new Error(refusal ? refusal.message : `revocation at ${endpoint} failed: ${error instanceof Error ? displayText(error.message, 200) : 'unknown error'}`);
     }
   };
@@ -372,7 +381,13 @@ function revokerFor(oc: OpenidClient, config: Configuration, token: string, trai
  * Refuses an issued token that does not fit the file, after revoking it
  * where the server allows (best effort: the refusal is what counts).
  */
-async function refuseIssued(input: ExchangeInput<TokenExchangeTrait>, revoke: (() => Promise<void>) | undefined, message: string, hint: string): Promise<never> {
+async function refuseIssued(
+  input: ExchangeInput<TokenExchangeTrait>,
+  revoke: (() => Promise<void>) | undefined,
+  message: string,
+  hint: string,
+  code: 'ERR_EXCHANGE_FAILED' | 'ERR_POLICY_DENIED' = 'ERR_EXCHANGE_FAILED',
+): Promise<never> {
   let fate = 'the server offers no revocation_endpoint, so it stays valid until it expires';
   if (revoke) {
     try {
@@ -383,7 +398,7 @@ async function refuseIssued(input: ExchangeInput<TokenExchangeTrait>, revoke: ((
     }
   }
   input.log.warn(`token-exchange: the issued token was not exported; ${fate}`);
-  throw new OamError('ERR_EXCHANGE_FAILED', `${input.trait.issuer} ${message}`, { hint });
+  throw new OamError(code, `${input.trait.issuer} ${message}`, { hint });
 }
 
 export const tokenExchangeProvider: CredentialProvider<TokenExchangeTrait> = {
@@ -392,6 +407,8 @@ export const tokenExchangeProvider: CredentialProvider<TokenExchangeTrait> = {
 
   async exchange(input: ExchangeInput<TokenExchangeTrait>): Promise<IssuedCredentials> {
     const { trait, token, log } = input;
+    // With several traits the ID token sits in OAM_ID_TOKEN_TOKEN_EXCHANGE, which the CLI does not mask by name.
+    registerSecret(token.raw);
     // The file's check already held (validate); this keeps the token from any other URL.
     const issuer = parseSafeUrl(trait.issuer, 'token-exchange issuer', 'ERR_METADATA_INVALID');
     const attemptMs = input.timeouts?.requestMs ?? PROVIDER_DEADLINE.attemptMs;
@@ -410,7 +427,7 @@ export const tokenExchangeProvider: CredentialProvider<TokenExchangeTrait> = {
           try {
             return await oc.genericGrantRequest(config, TOKEN_EXCHANGE_GRANT, parameters);
           } catch (error) {
-            throw (await refusalFrom(oc, error, 'the token endpoint', token.raw)) ?? error;
+            throw (await refusalFrom(oc, error, 'the token endpoint', [token.raw])) ?? error;
           }
         },
         {
@@ -429,6 +446,9 @@ export const tokenExchangeProvider: CredentialProvider<TokenExchangeTrait> = {
       throw translate(error, input);
     }
     const issued = answer.access_token;
+    // Masked in everything printed from here on, refusals and revocation errors included.
+    registerSecret(issued);
+    if (typeof answer.refresh_token === 'string') registerSecret(answer.refresh_token);
     const revoke = revokerFor(oc, config!, issued, trait, attemptMs, token.raw);
     const issuedType = typeof answer.issued_token_type === 'string' ? answer.issued_token_type : undefined;
     if (issuedType !== trait.requestedTokenType) {
@@ -454,12 +474,15 @@ export const tokenExchangeProvider: CredentialProvider<TokenExchangeTrait> = {
     if (lifetime.expiresAt.getTime() <= now) {
       return refuseIssued(input, revoke, `issued a token that expired at ${lifetime.expiresAt.toISOString()}`, "check the server's token lifetime and its clock");
     }
-    if (input.maxDurationSeconds !== undefined && lifetime.seconds > input.maxDurationSeconds) {
+    // A cap is a policy (ERR_POLICY_DENIED, as for the other providers); without one, the ceiling.
+    const cap = input.maxDurationSeconds;
+    if (lifetime.seconds > (cap ?? TOKEN_LIFETIME_CEILING_SECONDS)) {
       return refuseIssued(
         input,
         revoke,
-        `issued a token valid for ${Math.round(lifetime.seconds)} s, longer than maxDurationSeconds ${input.maxDurationSeconds} of the credential-limits policy`,
-        "shorten the server's token lifetime for this exchange, or raise maxDurationSeconds in the access file",
+        `issued a token valid for ${Math.round(lifetime.seconds)} s, longer than ${cap !== undefined ? `the credential-limits cap of ${cap} s` : `oam-grant's ceiling of ${TOKEN_LIFETIME_CEILING_SECONDS} s (no credential-limits cap applies)`}`,
+        `shorten the server's token lifetime for this exchange to at most ${cap ?? TOKEN_LIFETIME_CEILING_SECONDS} s${cap !== undefined ? ', or raise maxDurationSeconds in the access file' : ''}`,
+        'ERR_POLICY_DENIED',
       );
     }
     const subject = typeof claims?.sub === 'string' ? displayText(claims.sub, 128) : '';

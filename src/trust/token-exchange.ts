@@ -7,7 +7,7 @@
 import type { TokenExchangeTrait } from '../access-file/model.ts';
 import { compileRefGlob } from '../access-file/glob.ts';
 import { DEFAULT_SUB_NOTE, subjectsOf } from '../policy/trust-scope.ts';
-import { SUBJECT_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT } from '../providers/token-exchange.ts';
+import { SUBJECT_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT, TOKEN_LIFETIME_CEILING_SECONDS } from '../providers/token-exchange.ts';
 import { normalizeIssuer } from '../token/discovery.ts';
 import type { TrustBuilder } from './types.ts';
 
@@ -39,13 +39,21 @@ export const tokenExchangeTrust: TrustBuilder<TokenExchangeTrait> = ({ trait, sc
       audience,
       subjects,
       subjectPatterns,
-      claims: { project_path: scope.projects, ref_type: scope.refTypes, ref: scope.refs },
+      // Claims as GitLab sends them (strings), for servers that check claims beyond sub: ref_protected is not in sub.
+      claims: {
+        project_path: scope.projects,
+        ref_type: scope.refTypes,
+        ref: scope.refs,
+        ...(scope.refProtected !== undefined ? { ref_protected: [String(scope.refProtected)] } : {}),
+      },
     },
     issue: {
       requestedTokenType: trait.requestedTokenType,
       ...(trait.audience ? { audience: trait.audience } : {}),
       ...(trait.resource ? { resource: trait.resource } : {}),
       ...(trait.scope ? { scope: trait.scope } : {}),
+      // oam-grant refuses (and revokes) a token that lives longer.
+      maxLifetimeSeconds: scope.maxDurationSeconds ?? TOKEN_LIFETIME_CEILING_SECONDS,
     },
   };
   const notes = [

@@ -130,7 +130,7 @@ export type TokenExchangeFault = (
   | { readonly kind: 'redirect'; readonly location: string }
   | { readonly kind: 'reset' }
   | { readonly kind: 'delay'; readonly ms: number }
-  /** A hostile or careless server: invalid_request whose description repeats the subject token. */
+  /** A hostile or careless server: invalid_request whose description repeats the subject token (or, at revocation, the token). */
   | { readonly kind: 'echo-subject-token' }
 ) & { readonly endpoint?: Endpoint };
 
@@ -444,7 +444,7 @@ export async function startTokenExchange(opts: TokenExchangeServerOptions): Prom
     }
     try {
       if (fault?.kind === 'oauth-error') throw new OAuthError(fault.error, fault.description ?? 'the service is busy, try again later', fault.status);
-      if (fault?.kind === 'echo-subject-token') throw new OAuthError('invalid_request', `cannot use subject_token ${form.get('subject_token') ?? ''}`);
+      if (fault?.kind === 'echo-subject-token') throw new OAuthError('invalid_request', `cannot use subject_token ${form.get('subject_token') ?? form.get('token') ?? ''}`);
       switch (endpoint) {
         case 'metadata': {
           const wanted = settings.metadata === 'openid-configuration' ? url.pathname.endsWith('/openid-configuration') : url.pathname.startsWith('/.well-known/oauth-authorization-server');

@@ -313,6 +313,17 @@ describe('tokenExchangeProvider', () => {
     assert.ok(!text.includes(t.raw) && !text.includes(issued.variables[0]![1]), 'no token in the log');
   });
 
+  it('masks the issued token where the revocation endpoint repeats it', async () => {
+    const issued = await exchange();
+    server.injectFaults({ kind: 'echo-subject-token', endpoint: 'revocation' });
+    await assert.rejects(issued.revoke!(), (error: unknown) => {
+      assert.ok(error instanceof Error, String(error));
+      assert.match(error.message, /answered HTTP 400 invalid_request: cannot use subject_token \[MASKED\]$/);
+      assert.ok(!error.message.includes(issued.variables[0]![1]), 'no token in the message');
+      return true;
+    });
+  });
+
   it('reports a failed revocation without the token', async () => {
     const issued = await exchange();
     server.injectFaults({ kind: 'oauth-error', error: 'invalid_request', status: 400, endpoint: 'revocation' });
