@@ -93,7 +93,9 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
     const { options } = parsed;
     debug = options.debug;
     // Whatever a foreign error message might echo, these never reach the output.
-    for (const name of [options.tokenVar, options.evidenceTokenVar, 'OAM_GITLAB_TOKEN', 'CI_JOB_TOKEN']) {
+    // The per-trait exchange tokens of a component with several credentials (OAM_ID_TOKEN_VAULT_JWT...) too.
+    const perTrait = Object.keys(env).filter((name) => name.startsWith(`${options.tokenVar}_`));
+    for (const name of [options.tokenVar, ...perTrait, options.evidenceTokenVar, 'OAM_GITLAB_TOKEN', 'CI_JOB_TOKEN']) {
       const value = env[name];
       if (value) registerSecret(value);
     }

@@ -75,7 +75,7 @@ export async function runPlan(deps: Deps): Promise<number> {
     // padEnd(11) and a space: a type longer than the column (azure-federated) stays apart from its label.
     lines.push(`${c.provider.padEnd(11)} ${label} ${c.identity}${c.region ? ` in ${c.region}` : ''}`);
     if (c.durationSeconds !== undefined) lines.push(`            duration ${formatDuration(c.durationSeconds)}`);
-    if (access.credentials.length > 1) lines.push(`            scope ${c.scopeSummary}`);
+    if (access.credentials.length > 1) lines.push(`            grants ${c.scopeSummary}`);
     lines.push(`            token ${grant.tokenVar} with audience ${grant.audience}`);
   }
   if (access.durationSeconds !== undefined) lines.push(`duration    ${formatDuration(access.durationSeconds)}`);
