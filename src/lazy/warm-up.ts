@@ -122,6 +122,9 @@ export async function warmUp(main: Main): Promise<void> {
   const token = `${input}.${sign('sha256', Buffer.from(input), privateKey).toString('base64url')}`;
 
   const home = mkdtempSync(join(tmpdir(), 'oam-grant-warm-up-'));
+  // The project directory of a job: the dotenv file must be inside it.
+  const cwd = process.cwd();
+  process.chdir(home);
   try {
     mkdirSync(join(home, '.gitlab'));
     const file = join(home, '.gitlab', 'oam.yaml');
@@ -141,7 +144,7 @@ export async function warmUp(main: Main): Promise<void> {
       AWS_ENDPOINT_URL_STS: sts.url,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     };
-    const common = ['--file', file, '--out-dir', join(home, '.oam-grant'), '--dotenv', join(home, 'oam-grant.env')];
+    const common = ['--file', file];
     const output: string[] = [];
     const io = { stdout: (text: string) => void output.push(text), stderr: (text: string) => void output.push(text) };
     const runs: [readonly string[], number][] = [
@@ -158,6 +161,7 @@ export async function warmUp(main: Main): Promise<void> {
       if (status !== expected) throw new Error(`warm-up: oam-grant ${argv[0]} exited ${status}, not ${expected}:\n${output.join('')}`);
     }
   } finally {
+    process.chdir(cwd);
     rmSync(home, { recursive: true, force: true });
     gitlab.server.closeAllConnections();
     sts.server.closeAllConnections();
