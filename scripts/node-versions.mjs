@@ -8,8 +8,6 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-export const SUPPORTED_MAJORS = [20, 22, 24];
-
 const DIR = fileURLToPath(new URL('../.ci/node-versions/', import.meta.url));
 
 /** Installs the pinned binaries (npm ci in .ci/node-versions) unless they are there. */
