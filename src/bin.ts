@@ -1,19 +1,19 @@
 /**
- * The bundle's entry: a loader that compiles the CLI chunk (with its code
- * cache) and runs it. The chunk's own `import` of lazy-module resolves to this
- * very module instance (scripts/build.mjs wires it), so all chunks share one
- * loader and one cache of evaluated chunks.
+ * The program's entry: it loads the CLI (the core chunk in the bundle, the
+ * sources otherwise), gives it the loader of the other chunks, and runs the
+ * command. Nothing else happens before the command is known.
  */
-import * as lazy from './lib/lazy-module.ts';
-
-(globalThis as Record<symbol, unknown>)[Symbol.for('oam-grant.lazy-module')] = lazy;
+import { BUNDLED, bundleDependencies, chunkReport, loadCore, writeCodeCaches } from './entry/chunks.ts';
 
 if (process.env.OAM_GRANT_BUILD_CODE_CACHE === '1') {
-  for (const path of lazy.writeCodeCaches()) process.stdout.write(`wrote ${path}\n`);
-} else {
-  const { main } = await lazy.loadCore();
-  const status = await main(process.argv.slice(2), process.env);
-  // Exit now: a prefetch of the issuer's keys that the command no longer needs (say, the
-  // access file was invalid) must not keep the job waiting on its retries.
-  process.exit(status);
+  for (const path of await writeCodeCaches()) process.stdout.write(`wrote ${path}\n`);
+  process.exit(0);
 }
+const core = await loadCore();
+// From source, lib/lazy-module.ts falls back to the packages in node_modules.
+if (BUNDLED) core.installLazyDependencies(bundleDependencies);
+const status = await core.main(process.argv.slice(2), process.env);
+if (process.env.OAM_GRANT_TRACE_CHUNKS === '1') process.stderr.write(chunkReport());
+// Exit now: a prefetch of the issuer's keys that the command no longer needs (say, the
+// access file was invalid) must not keep the job waiting on its retries.
+process.exit(status);

@@ -113,6 +113,7 @@ export async function runPlan(deps: Deps): Promise<number> {
   lines.push('narrowing');
   if (!narrowing) lines.push('  ?     not checked (no token)');
   else if (!narrowing.ok) lines.push(`  FAIL  ${narrowing.code}: ${narrowing.message}`);
+  else if (narrowing.result.skipped !== undefined) lines.push(`  skip  ${narrowing.result.skipped}`);
   else if (narrowing.result.onDefaultBranch) lines.push(`  pass  on the default branch ${narrowing.result.defaultBranch}`);
   else {
     const { result } = narrowing;

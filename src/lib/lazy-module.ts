@@ -1,111 +1,65 @@
 /**
- * The bundle is a small loader plus chunks carried as source text: the CLI
- * itself (`core`), the AWS SDK, gitbeaker and re2js. V8 must at least pre-parse
- * every line of an ES module before running any of it (~30 ms for 1 MB here),
- * while a string literal is only scanned; so `validate` and `plan` never pay
- * for the AWS SDK or gitbeaker, `grant` pays for gitbeaker only when it
- * posts a note, and only an access file with a reasonPattern pays for re2js
- * (it cost every `grant` ~10 ms when it was part of `core`). The bundle stays one file that runs with plain `node` and no
- * node_modules.
- *
- * Chunks are compiled as classic scripts, which, unlike ES modules on Node 20,
- * can use a V8 code cache: one written next to the bundle at build time
- * (`oam-grant.mjs.<chunk>.code-cache`) halves their load time. It is optional:
- * V8 refuses a cache from another Node version or a changed source, and the
- * chunk is then simply compiled.
+ * The heavy dependencies (the AWS SDK, gitbeaker, re2js, openid-client) come through here,
+ * loaded on first use so that a command never pays for one it does not run.
+ * Where they come from is the program's entry's business: the bundle's entry
+ * (src/entry/chunks.ts) installs a loader that compiles them from the chunks
+ * it carries; from source, they are the packages themselves
+ * (./lazy-packages.ts). lib/ imports nothing above it: the entry fills this
+ * registry, never the other way round.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Script } from 'node:vm';
-import { LAZY_SOURCES } from './lazy-sources.ts';
+import type { AssumeRoleWithWebIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import type { Gitlab } from '@gitbeaker/rest';
+import type { RE2JS } from 're2js';
+import { packageDependencies } from './lazy-packages.ts';
 
-type Core = typeof import('../lazy/core.ts');
-type AwsSts = typeof import('../lazy/aws-sts.ts');
-type Gitbeaker = typeof import('../lazy/gitbeaker.ts');
-type Re2js = typeof import('../lazy/re2js.ts');
-type OpenidClient = typeof import('../lazy/openid-client.ts');
-type ChunkName = keyof typeof LAZY_SOURCES;
-
-interface Evaluated {
-  readonly exports: unknown;
-  readonly script: Script;
+export interface AwsStsModule {
+  readonly STSClient: typeof STSClient;
+  readonly AssumeRoleWithWebIdentityCommand: typeof AssumeRoleWithWebIdentityCommand;
 }
 
-const loaded = new Map<ChunkName, Evaluated>();
-
-function cachePath(name: ChunkName): string {
-  return `${fileURLToPath(import.meta.url)}.${name}.code-cache`;
+export interface GitbeakerModule {
+  readonly Gitlab: typeof Gitlab;
 }
 
-function readCache(name: ChunkName): Buffer | undefined {
-  try {
-    return readFileSync(cachePath(name));
-  } catch {
-    return undefined;
-  }
-}
-
-/** Runs a CommonJS chunk built by esbuild, with a `require` rooted at the bundle. */
-function evaluateChunk(name: ChunkName, source: string): Evaluated {
-  const done = loaded.get(name);
-  if (done) return done;
-  const filename = fileURLToPath(import.meta.url);
-  const cachedData = readCache(name);
-  const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
-    filename: `${filename}#${name}`,
-    ...(cachedData ? { cachedData } : {}),
-  });
-  const wrapper = script.runInThisContext() as (exports: unknown, require: NodeJS.Require, module: { exports: unknown }, file: string, dir: string) => void;
-  const module = { exports: {} as unknown };
-  wrapper(module.exports, createRequire(import.meta.url), module, filename, dirname(filename));
-  const evaluated = { exports: module.exports, script };
-  loaded.set(name, evaluated);
-  return evaluated;
-}
-
-export async function loadCore(): Promise<Core> {
-  const source = LAZY_SOURCES.core;
-  return source === undefined ? import('../lazy/core.ts') : (evaluateChunk('core', source).exports as Core);
-}
-
-export async function loadAwsSts(): Promise<AwsSts> {
-  const source = LAZY_SOURCES['aws-sts'];
-  return source === undefined ? import('../lazy/aws-sts.ts') : (evaluateChunk('aws-sts', source).exports as AwsSts);
-}
-
-export async function loadGitbeaker(): Promise<Gitbeaker> {
-  const source = LAZY_SOURCES.gitbeaker;
-  return source === undefined ? import('../lazy/gitbeaker.ts') : (evaluateChunk('gitbeaker', source).exports as Gitbeaker);
+export interface Re2jsModule {
+  readonly RE2JS: typeof RE2JS;
 }
 
 /** openid-client, for the token-exchange provider only. */
-export async function loadOpenidClient(): Promise<OpenidClient> {
-  const source = LAZY_SOURCES['openid-client'];
-  return source === undefined ? import('../lazy/openid-client.ts') : (evaluateChunk('openid-client', source).exports as OpenidClient);
+export type OpenidClientModule = typeof import('openid-client');
+
+export interface LazyDependencies {
+  awsSts(): Promise<AwsStsModule>;
+  gitbeaker(): Promise<GitbeakerModule>;
+  /** Synchronous, so that compiling a reasonPattern stays a plain call for the access file checks. */
+  re2js(): Re2jsModule;
+  openidClient(): Promise<OpenidClientModule>;
 }
 
-/**
- * Synchronous, unlike the others, so that compiling a reasonPattern stays a
- * plain function call for the access file checks. From source, re2js's own
- * CommonJS build stands in for the chunk.
- */
-export function loadRe2js(): Re2js {
-  const source = LAZY_SOURCES.re2js;
-  return source === undefined ? (createRequire(import.meta.url)('re2js') as Re2js) : (evaluateChunk('re2js', source).exports as Re2js);
+let installed: LazyDependencies | undefined;
+
+/** Called once by the entry, before any command runs. */
+export function installLazyDependencies(dependencies: LazyDependencies): void {
+  installed = dependencies;
 }
 
-/**
- * Build step (scripts/build.mjs runs the bundle with OAM_GRANT_BUILD_CODE_CACHE=1):
- * evaluate every chunk and write its code cache next to the bundle. Returns the paths.
- */
-export function writeCodeCaches(): string[] {
-  const written: string[] = [];
-  for (const [name, source] of Object.entries(LAZY_SOURCES) as [ChunkName, string][]) {
-    const { script } = evaluateChunk(name, source);
-    writeFileSync(cachePath(name), script.createCachedData());
-    written.push(cachePath(name));
-  }
-  return written;
+function dependencies(): LazyDependencies {
+  installed ??= packageDependencies();
+  return installed;
+}
+
+export function loadAwsSts(): Promise<AwsStsModule> {
+  return dependencies().awsSts();
+}
+
+export function loadGitbeaker(): Promise<GitbeakerModule> {
+  return dependencies().gitbeaker();
+}
+
+export function loadRe2js(): Re2jsModule {
+  return dependencies().re2js();
+}
+
+export function loadOpenidClient(): Promise<OpenidClientModule> {
+  return dependencies().openidClient();
 }

@@ -12,6 +12,12 @@ import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const GCL = join(REPO_ROOT, 'node_modules', 'gitlab-ci-local', 'dist', 'index.js');
+/**
+ * gitlab-ci-local itself runs on the machine's node (pinned 4.73.0 supports
+ * Node 20): when the suite runs on another version (npm run test:node-versions),
+ * OAM_TEST_GCL_NODE names it. The jobs' oam-grant still runs on process.execPath.
+ */
+const GCL_NODE = process.env.OAM_TEST_GCL_NODE ?? process.execPath;
 
 /** The origin gitlab-ci-local derives CI_SERVER_URL, CI_PROJECT_PATH and component paths from. */
 export const ORIGIN_HOST = '127.0.0.1:18080';
@@ -135,7 +141,7 @@ export function runGcl(repo: FixtureRepo, args: string[], options: GclOptions = 
     ...options.env,
   };
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, argv, { cwd: repo.dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(GCL_NODE, argv, { cwd: repo.dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {

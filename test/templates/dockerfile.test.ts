@@ -43,10 +43,11 @@ function indexOf(list: Instruction[], keyword: string, pattern: RegExp): number 
   return index;
 }
 
-/** Chunk names of the caches next to a bundle: `oam-grant.mjs.<chunk>.code-cache`. */
+/** Chunk names of this node's caches next to a bundle: `oam-grant.mjs.node<major>.<chunk>.code-cache`. */
 function cacheChunks(dir: string): string[] {
+  const major = process.versions.node.split('.')[0];
   return readdirSync(dir)
-    .map((name) => /^oam-grant\.mjs\.(.+)\.code-cache$/.exec(name)?.[1])
+    .map((name) => new RegExp(`^oam-grant\\.mjs\\.node${major}\\.(.+)\\.code-cache$`).exec(name)?.[1])
     .filter((chunk): chunk is string => chunk !== undefined)
     .sort();
 }
@@ -86,7 +87,7 @@ describe('Dockerfile', () => {
       const built = cacheChunks(dirname(BUNDLE));
       if (built.length > 0) assert.deepEqual(chunks, built);
       for (const chunk of chunks) {
-        const mode = statSync(join(lib, `oam-grant.mjs.${chunk}.code-cache`)).mode & 0o777;
+        const mode = statSync(join(lib, `oam-grant.mjs.node${process.versions.node.split('.')[0]}.${chunk}.code-cache`)).mode & 0o777;
         assert.equal(mode, 0o644, `${chunk}: mode ${mode.toString(8)}`);
       }
     } finally {

@@ -12,7 +12,8 @@ import { createFixtureRepo, type FixtureRepo, REPO_ROOT, runGcl } from '../e2e/g
 import { cliLine, isRecord } from './template-files.ts';
 
 const SELF_TEST_FILE = 'test/e2e-fixtures/self-test/oam.yaml';
-const BRANCH_JOBS = ['lint', 'test', 'build', 'self-test:request', 'self-test:approve', 'self-test:grant', 'self-test:use', 'self-test:close'];
+// One test job per supported Node version (parallel:matrix names them `test: [20]` and so on).
+const BRANCH_JOBS = ['lint', 'test: [20]', 'test: [22]', 'test: [24]', 'build', 'self-test:request', 'self-test:approve', 'self-test:grant', 'self-test:use', 'self-test:close'];
 
 interface ListedJob {
   name: string;
