@@ -6,7 +6,9 @@
  *     build wrote, one set per Node version it had), run with `node`;
  *   - image: the bundle with caches written by that very node (the Dockerfile's
  *     RUN), run through the image's `oam-grant` shell wrapper.
- * Plus `validate`, a vault-jwt grant against the Vault emulator and a gcp-wif
+ * Plus `validate`, a vault-jwt grant against the Vault emulator, an azure-federated
+ * grant against the Entra ID emulator, a token-exchange grant against the RFC 8693
+ * emulator and a gcp-wif
  * grant against the Google emulator (STS, then generateAccessToken), the AWS
  * CLI's assume-role-with-web-identity on the same loopback STS, the bundle and package sizes and grant's peak RSS. Every
  * command of a round runs back to back, so machine noise hits them alike;
@@ -34,7 +36,12 @@ const ROLE = 'arn:aws:iam::123456789012:role/ci-deploy';
 const GCP_PROVIDER = 'projects/123456789/locations/global/workloadIdentityPools/gitlab/providers/gitlab-ci';
 const TARGET_RATIO = 2.5;
 
-const accessFile = (google: { sts: string; iamCredentials: string }, vault: string) => `apiVersion: core.oam.dev/v1beta1
+const accessFile = (
+  google: { sts: string; iamCredentials: string },
+  vault: string,
+  entra: { entra: string; tenantId: string; clientId: string },
+  tokenExchange: string,
+) => `apiVersion: core.oam.dev/v1beta1
 kind: Application
 metadata: {name: bench}
 spec:
@@ -54,6 +61,16 @@ spec:
       traits:
         - type: gcp-wif
           properties: {workloadIdentityProvider: ${GCP_PROVIDER}, serviceAccount: deployer@my-project.iam.gserviceaccount.com, stsEndpoint: "${google.sts}", iamCredentialsEndpoint: "${google.iamCredentials}"}
+    - name: deploy-azure
+      type: gitlab-job
+      traits:
+        - type: azure-federated
+          properties: {tenantId: "${entra.tenantId}", clientId: "${entra.clientId}", authorityHost: "${entra.entra}"}
+    - name: api
+      type: gitlab-job
+      traits:
+        - type: token-exchange
+          properties: {issuer: "${tokenExchange}", exportAs: API_TOKEN}
   policies:
     - name: main-only
       type: gitlab-conditions
@@ -102,7 +119,7 @@ function chunkStates(command: string, args: string[], options: RunOptions): stri
 // spawnSync, which would otherwise block the very servers they talk to.
 const emulators = spawn(process.execPath, ['--import', 'tsx', 'test/emulators/cli.ts'], { stdio: ['ignore', 'pipe', 'inherit'] });
 const firstLine = await new Promise<string>((done) => createInterface({ input: emulators.stdout }).once('line', done));
-const world = JSON.parse(firstLine) as { issuer: string; sts: string; gitlab: string };
+const world = JSON.parse(firstLine) as { issuer: string; sts: string; gitlab: string; tokenExchange: string };
 // The Vault emulator in a process of its own too, trusting that issuer for the audience it is given: its own URL.
 const VAULT = `import { startVault } from './test/emulators/vault.ts';
 const vault = await startVault({ mounts: (url) => [{ oidcDiscoveryUrl: process.env.ISSUER, boundIssuer: process.env.ISSUER,
@@ -113,16 +130,20 @@ const vaultProcess = spawn(process.execPath, ['--import', 'tsx', '--input-type=m
 const vaultUrl = await new Promise<string>((done) => createInterface({ input: vaultProcess.stdout }).once('line', done));
 const googleEmulator = spawn(process.execPath, ['--import', 'tsx', 'test/emulators/google-cli.ts', world.issuer], { stdio: ['ignore', 'pipe', 'inherit'] });
 const google = JSON.parse(await new Promise<string>((done) => createInterface({ input: googleEmulator.stdout }).once('line', done))) as { sts: string; iamCredentials: string };
+const entraEmulator = spawn(process.execPath, ['--import', 'tsx', 'test/emulators/entra-cli.ts', '--issuer', world.issuer], { stdio: ['ignore', 'pipe', 'inherit'] });
+const entra = JSON.parse(await new Promise<string>((done) => createInterface({ input: entraEmulator.stdout }).once('line', done))) as { entra: string; tenantId: string; clientId: string };
 const scratch = mkdtempSync(join(tmpdir(), 'oam-grant-bench-'));
 try {
   const workspace = join(scratch, 'project');
   mkdirSync(join(workspace, '.gitlab'), { recursive: true });
-  writeFileSync(join(workspace, '.gitlab/oam.yaml'), withInstance(accessFile(google, vaultUrl), world.issuer));
+  writeFileSync(join(workspace, '.gitlab/oam.yaml'), withInstance(accessFile(google, vaultUrl, entra, world.tokenExchange), world.issuer));
   const mint = async (aud?: string) =>
     (await fetch(`${world.issuer}/mint?format=raw&ttl=3600&ref=main&ref_type=branch&ref_protected=true${aud ? `&aud=${encodeURIComponent(aud)}` : ''}`)).text();
   const token = await mint();
   const vaultToken = await mint(vaultUrl);
   const gcpToken = await mint(`https://iam.googleapis.com/${GCP_PROVIDER}`);
+  const azureToken = await mint('api://AzureADTokenExchange');
+  const apiToken = await mint(world.tokenExchange);
   // Every node started reports its CPU time as it exits (NODE_OPTIONS reaches the image wrapper's node too).
   const cpuReport = join(scratch, 'cpu-report.cjs');
   writeFileSync(cpuReport, "process.on('exit', () => { const u = process.cpuUsage(); process.stderr.write('\\noam-bench-cpu ' + (u.user + u.system) / 1000 + '\\n'); });\n");
@@ -177,6 +198,22 @@ try {
         samples: [],
         cpu: [],
         env: { OAM_ID_TOKEN: gcpToken },
+      },
+      {
+        label: 'grant, azure-federated (npx)',
+        command: node.path,
+        args: [join(npx, BUNDLE), 'grant', '--component', 'deploy-azure', '--dotenv', 'azure.env'],
+        samples: [],
+        cpu: [],
+        env: { OAM_ID_TOKEN: azureToken },
+      },
+      {
+        label: 'grant, token-exchange (npx)',
+        command: node.path,
+        args: [join(npx, BUNDLE), 'grant', '--component', 'api', '--dotenv', 'api.env'],
+        samples: [],
+        cpu: [],
+        env: { OAM_ID_TOKEN: apiToken },
       },
     ];
     const states = {
@@ -247,5 +284,6 @@ try {
   emulators.kill('SIGTERM');
   vaultProcess.kill('SIGTERM');
   googleEmulator.kill('SIGTERM');
+  entraEmulator.kill('SIGTERM');
   rmSync(scratch, { recursive: true, force: true });
 }
