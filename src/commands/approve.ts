@@ -13,7 +13,8 @@ import {
 } from '../approval/checks.ts';
 import type { CommandDeps } from '../approval/deps.ts';
 import { gitlabApiOf, reportContextOf, scopeOf } from '../approval/deps.ts';
-import { jobProjectOf, pipelineVariablesNotices } from '../report/pipeline-variables.ts';
+import { pipelineVariablesNotices } from '../report/pipeline-variables.ts';
+import { jobProjectOf } from '../token/claims.ts';
 import { writeApprovalEvidence } from '../approval/evidence.ts';
 import { createApprovalLookups } from '../approval/lookups.ts';
 import { findApproverReason, REASON_VARIABLE } from '../approval/reason.ts';

@@ -18,7 +18,7 @@ import type { AccessFile, ComponentTarget } from '../access-file/model.ts';
 import { type CommandDeps, gitlabApiOf } from '../approval/deps.ts';
 import { OamError } from '../errors.ts';
 import { type GitlabApi, GitlabApiError } from '../lib/gitlab-api.ts';
-import type { GitlabClaims } from '../token/claims.ts';
+import { type GitlabClaims, jobProjectOf } from '../token/claims.ts';
 import { type AccessChange, compareAccess } from './compare.ts';
 
 export interface NarrowingResult {
@@ -77,8 +77,7 @@ export async function checkNarrowing(target: ComponentTarget, claims: GitlabClai
     throw denied(`cannot compare ${file.path} with the default branch's on unprotected ${claims.ref_type ?? 'ref'} ${JSON.stringify(claims.ref ?? '')}: OAM_GITLAB_TOKEN is not set`, TOKEN_HINT);
   }
   // Where the job runs: a fork's MR pipeline in the parent project is held to the parent's default branch.
-  const jobProject = claims.raw.job_project_id;
-  const projectId = typeof jobProject === 'string' || typeof jobProject === 'number' ? String(jobProject) : claims.project_id;
+  const projectId = jobProjectOf(claims);
   if (!projectId) throw denied('cannot compare with the default branch: the token has no project_id claim', 'use a GitLab ID token (id_tokens:)');
   const path = repositoryPathOf(file.path);
   let found: Awaited<ReturnType<GitlabApi['getDefaultBranchFile']>>;

@@ -13,7 +13,8 @@ import type { Decision } from '../policy/evaluate.ts';
 import { describeRequestedAccess } from '../providers/requested-access.ts';
 import type { VerifiedToken } from '../token/types.ts';
 import { buildReportState } from './build-state.ts';
-import { jobProjectOf, pipelineVariablesNotices } from './pipeline-variables.ts';
+import { pipelineVariablesNotices } from './pipeline-variables.ts';
+import { jobProjectOf } from '../token/claims.ts';
 import { type GrantedCredential, jobRefOf, personOf } from './report-state.ts';
 import { type ReportEventResult, reportEvent } from './report-event.ts';
 

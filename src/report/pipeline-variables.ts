@@ -8,7 +8,6 @@
  * and only a debug line says so.
  */
 import type { GitlabApi, GitlabPipelineVariablesSetting } from '../lib/gitlab-api.ts';
-import type { GitlabClaims } from '../token/claims.ts';
 import type { Logger } from '../lib/log.ts';
 
 const SETTING = 'Settings > CI/CD > Variables > "Minimum role to use pipeline variables"';
@@ -77,10 +76,4 @@ export async function pipelineVariablesNotices(
   }
   log.warn(risk);
   return [risk];
-}
-
-/** Where the job runs: in a fork MR pipeline run in the parent project, job_project_id (project_id names the fork). */
-export function jobProjectOf(claims: GitlabClaims): string | undefined {
-  const jobProjectId = claims.raw.job_project_id;
-  return typeof jobProjectId === 'string' || typeof jobProjectId === 'number' ? String(jobProjectId) : claims.project_id;
 }

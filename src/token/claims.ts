@@ -69,3 +69,9 @@ export function toGitlabClaims(payload: Readonly<Record<string, unknown>>): Gitl
   }
   return claims as unknown as GitlabClaims;
 }
+
+/** Where the job runs: in a fork MR pipeline run in the parent project, job_project_id (project_id names the fork). */
+export function jobProjectOf(claims: GitlabClaims): string | undefined {
+  const jobProjectId = claims.raw.job_project_id;
+  return typeof jobProjectId === 'string' || typeof jobProjectId === 'number' ? String(jobProjectId) : claims.project_id;
+}
