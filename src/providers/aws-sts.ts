@@ -141,6 +141,8 @@ export const awsStsProvider: CredentialProvider<AwsStsTrait> = {
     const client = new STSClient({
       region,
       ...(endpoint ? { endpoint } : {}),
+      // The SDK would otherwise read AWS_ENDPOINT_URL(_STS) and a profile's endpoint_url itself, and send the token there.
+      ignoreConfiguredEndpointUrls: true,
       maxAttempts: 1,
       requestHandler: {
         connectionTimeout: connectMs,

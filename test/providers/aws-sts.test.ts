@@ -71,6 +71,23 @@ describe('awsStsProvider', () => {
     assert.ok(logged.some((l) => /STS answered Throttling \(attempt 1\); retrying/.test(l)));
   });
 
+  it("does not let the SDK read AWS's endpoint variables or config itself", async () => {
+    // The variables the provider is given name no endpoint; the process's own do, as a pipeline variable would.
+    const before = sts.calls.length;
+    const saved = process.env.AWS_ENDPOINT_URL_STS;
+    process.env.AWS_ENDPOINT_URL_STS = sts.url;
+    try {
+      await assert.rejects(
+        awsStsProvider.exchange({ trait: awsTrait({ region: 'eu-west-1' }), token: await token(), sessionName: 's', env: {}, log, sleep: noSleep, timeouts: { connectMs: 300, requestMs: 300, totalMs: 600 } }),
+        (error: unknown) => error instanceof OamError && error.code === 'ERR_EXCHANGE_FAILED',
+      );
+    } finally {
+      if (saved === undefined) delete process.env.AWS_ENDPOINT_URL_STS;
+      else process.env.AWS_ENDPOINT_URL_STS = saved;
+    }
+    assert.equal(sts.calls.length, before, 'the token went nowhere near the host the variable names');
+  });
+
   it('retries an answer that does not come within the request timeout', async () => {
     sts.injectFaults({ kind: 'delay', ms: 3_000 });
     const t = await token();
