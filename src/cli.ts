@@ -4,7 +4,7 @@
  */
 import { readCiContext } from './context.ts';
 import { isOamError, OamError } from './errors.ts';
-import { httpGetFor, parseSafeUrl } from './lib/http.ts';
+import { httpGetFor } from './lib/http.ts';
 import { Logger, sanitizeLine } from './lib/log.ts';
 import { redact, registerSecret } from './lib/redact.ts';
 import { COMMANDS, parseOptions } from './options.ts';
@@ -47,9 +47,6 @@ flags (each also an environment variable; the flag wins):
 
 exit codes: 0 done, 1 runtime failure, 2 usage or invalid access file, 3 denied
 `;
-
-/** The commands that verify a token and so need the issuer's keys. */
-const TOKEN_COMMANDS: ReadonlySet<string> = new Set(['plan', 'request', 'approve', 'grant', 'exec', 'credentials', 'close']);
 
 export interface CliIo {
   stdout: (text: string) => void;
@@ -112,17 +109,6 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
       }
       return verifier;
     };
-    // Every job pays for these round trips: start them now, so they overlap with reading the
-    // access file. Only a guess: the keys count only if the file's instance turns out to be
-    // this one (a variable that names another is refused before any token is verified).
-    const guess = env.OAM_ISSUER?.trim() || env.CI_SERVER_URL?.trim();
-    if (TOKEN_COMMANDS.has(options.command) && guess) {
-      try {
-        (verifierFor(parseSafeUrl(guess, 'issuer').href) as IssuerTokenVerifier).prefetch();
-      } catch {
-        // Not a usable URL: the command refuses it against the access file, with its context.
-      }
-    }
     return await runCommand(options.command, {
       options,
       env,

@@ -93,6 +93,7 @@ export function createApprovalLookups(context: LookupContext): ApprovalLookups {
   const emailsOf = new Map<string, Promise<Lookup<readonly string[]>>>();
 
   const mergeRequestAuthors = memo(async (): Promise<Lookup<readonly MergeRequestAuthor[]>> => {
+    if (scope.known.length === 0 && !scope.lookUpCommitMergeRequests) return { ok: true, value: [] };
     if (!api) return noApi;
     const found: MergeRequestAuthor[] = [];
     for (const ref of scope.known) {
@@ -102,18 +103,19 @@ export function createApprovalLookups(context: LookupContext): ApprovalLookups {
         return failure(error, `merge request !${ref.iid}: `);
       }
     }
-    // The signed commit's MRs, always: the MR variables may name an unrelated one.
-    const { pipelineProjectId, commitSha } = scope;
-    if (!pipelineProjectId || !commitSha) {
-      return { ok: false, why: 'the token names no project or commit whose merge requests could be looked up', hint: 'run inside a GitLab job' };
-    }
-    try {
-      for (const mr of await api.listCommitMergeRequests(pipelineProjectId, commitSha)) {
-        const ref = { projectId: mr.projectId, iid: mr.iid };
-        if (!found.some((f) => sameRef(f.mergeRequest, ref))) found.push({ mergeRequest: ref, author: mr.author });
+    if (scope.lookUpCommitMergeRequests) {
+      const { pipelineProjectId, commitSha } = scope;
+      if (!pipelineProjectId || !commitSha) {
+        return { ok: false, why: 'the token names no project or commit whose merge requests could be looked up', hint: 'run inside a GitLab job' };
       }
-    } catch (error) {
-      return failure(error, `cannot find the merge requests of commit ${commitSha.slice(0, 12)}: `);
+      try {
+        for (const mr of await api.listCommitMergeRequests(pipelineProjectId, commitSha)) {
+          const ref = { projectId: mr.projectId, iid: mr.iid };
+          if (!found.some((f) => sameRef(f.mergeRequest, ref))) found.push({ mergeRequest: ref, author: mr.author });
+        }
+      } catch (error) {
+        return failure(error, `cannot find the merge requests of commit ${commitSha.slice(0, 12)}: `);
+      }
     }
     return { ok: true, value: found };
   });

@@ -21,12 +21,10 @@ export interface MergeRequestScope {
   readonly commitSha: string | undefined;
   /** Where the note goes: this MR pipeline's MR, else the first open MR of this branch. */
   readonly noteTarget: MergeRequestRef | undefined;
-  /**
-   * Every MR the variables name. They only add people to the separation-of-duties
-   * checks: the MRs of the signed commit are always looked up as well, since
-   * whoever runs a pipeline may set these variables to name an unrelated MR.
-   */
+  /** Every MR the variables name, for the separation-of-duties checks. */
   readonly known: readonly MergeRequestRef[];
+  /** Not an MR pipeline: the MRs that contain the commit must be looked up through the API. */
+  readonly lookUpCommitMergeRequests: boolean;
 }
 
 export interface ScopeClaims {
@@ -75,7 +73,7 @@ export function mergeRequestScopeOf(env: Env, claims: ScopeClaims): MergeRequest
 
   const mrIid = nonEmpty(env.CI_MERGE_REQUEST_IID);
   const mrProjectId = nonEmpty(env.CI_MERGE_REQUEST_PROJECT_ID) ?? pipelineProjectId;
-  // A malformed MR variable names no MR.
+  // A malformed MR variable must not pass for "MR pipeline": the commit look-up then still runs.
   const inMrPipeline = mrIid !== undefined && IID.test(mrIid) && mrProjectId !== undefined;
   if (inMrPipeline) add({ projectId: mrProjectId, iid: mrIid });
 
@@ -93,5 +91,6 @@ export function mergeRequestScopeOf(env: Env, claims: ScopeClaims): MergeRequest
     commitSha,
     noteTarget: known[0],
     known,
+    lookUpCommitMergeRequests: !inMrPipeline,
   };
 }

@@ -60,6 +60,9 @@ export async function loadTarget(deps: Deps): Promise<Target> {
       return { trait, provider, audience, tokenVar: tokenVariableFor(options.tokenVar, trait, several) };
     });
     log.info(`${file.path}: component ${component.name}, ${traits.map((t) => `${t.type} ${describeCredential(t).identity}`).join('; ')}`);
-    return { file, component, traits, grants, verifier: deps.verifier(file.gitlab.issuer) };
+    const verifier = deps.verifier(file.gitlab.issuer);
+    // The keys of the file's issuer (never of a host a variable names), fetched while the command gets on with its checks.
+    if (options.command !== 'trust-policy') verifier.prefetch?.();
+    return { file, component, traits, grants, verifier };
   });
 }

@@ -26,6 +26,8 @@ export interface TokenExpectation {
 export interface TokenVerifier {
   /** Throws OamError ERR_TOKEN_INVALID | ERR_TOKEN_EXPIRED | ERR_TOKEN_AUDIENCE | ERR_TOKEN_ISSUER. */
   verify(token: string, expect: TokenExpectation): Promise<VerifiedToken>;
+  /** Starts fetching the issuer's keys without waiting (a failure surfaces at verify). */
+  prefetch?(): void;
 }
 
 /** The audience every evidence token carries (design.md). */

@@ -10,13 +10,13 @@ describe('mergeRequestScopeOf', () => {
     {
       name: 'an MR pipeline: its MR, in the pipeline project when CI_MERGE_REQUEST_PROJECT_ID is unset',
       env: { CI_MERGE_REQUEST_IID: '7' },
-      want: { pipelineProjectId: '1217', commitSha: SHA, noteTarget: { projectId: '1217', iid: '7' }, known: [{ projectId: '1217', iid: '7' }] },
+      want: { pipelineProjectId: '1217', commitSha: SHA, noteTarget: { projectId: '1217', iid: '7' }, known: [{ projectId: '1217', iid: '7' }], lookUpCommitMergeRequests: false },
     },
     {
       name: "a fork MR pipeline: the MR's project, not the fork the token names",
       env: { CI_MERGE_REQUEST_IID: '7', CI_MERGE_REQUEST_PROJECT_ID: '1217', CI_MERGE_REQUEST_PROJECT_PATH: 'acme/payments', CI_OPEN_MERGE_REQUESTS: 'acme/payments!7' },
       claims: { project_id: '5555', project_path: 'dev/payments', sha: SHA },
-      want: { pipelineProjectId: '5555', commitSha: SHA, noteTarget: { projectId: '1217', iid: '7' }, known: [{ projectId: '1217', iid: '7' }] },
+      want: { pipelineProjectId: '5555', commitSha: SHA, noteTarget: { projectId: '1217', iid: '7' }, known: [{ projectId: '1217', iid: '7' }], lookUpCommitMergeRequests: false },
     },
     {
       name: 'a branch pipeline: every open MR of this project, and the commit look-up',
@@ -29,13 +29,13 @@ describe('mergeRequestScopeOf', () => {
           { projectId: '1217', iid: '3' },
           { projectId: '1217', iid: '5' },
         ],
-
+        lookUpCommitMergeRequests: true,
       },
     },
     {
       name: 'a protected-branch pipeline after the merge: nothing known, the commit look-up',
       env: { CI_PROJECT_ID: '9', CI_COMMIT_SHA: 'b'.repeat(40) },
-      want: { pipelineProjectId: '1217', commitSha: SHA, noteTarget: undefined, known: [] },
+      want: { pipelineProjectId: '1217', commitSha: SHA, noteTarget: undefined, known: [], lookUpCommitMergeRequests: true },
     },
   ];
   for (const c of cases) {
@@ -48,9 +48,9 @@ describe('mergeRequestScopeOf', () => {
     assert.deepEqual(scope.known, [{ projectId: '9', iid: '2' }]);
     assert.equal(scope.commitSha, SHA);
   });
-  it('ignores a malformed CI_MERGE_REQUEST_IID', () => {
+  it('treats a malformed CI_MERGE_REQUEST_IID as no MR pipeline, so the commit look-up still runs', () => {
     const scope = mergeRequestScopeOf({ CI_MERGE_REQUEST_IID: '7; drop' }, own);
-    assert.deepEqual(scope.known, []);
+    assert.deepEqual([scope.known, scope.lookUpCommitMergeRequests], [[], true]);
   });
   it('parses CI_OPEN_MERGE_REQUESTS strictly', () => {
     assert.deepEqual(openMergeRequestsOf('acme/payments!7,acme/payments!x,!3,acme/payments!12', 'acme/payments'), ['7', '12']);

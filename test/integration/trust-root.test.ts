@@ -77,6 +77,7 @@ describe('the access file is the root of trust (through the bundle)', () => {
     assert.match(result.stderr, /error\[ERR_USAGE\]: OAM_ISSUER "http:\/\/127\.0\.0\.1:[0-9]+" names another GitLab instance than \.gitlab\/oam\.yaml \(spec\.gitlab\.issuer: http:\/\/127\.0\.0\.1:[0-9]+\)/);
     assert.match(result.stderr, /hint: the instance is trusted only as the reviewed access file states it/);
     assert.equal(evilApi.calls.length, 0, 'the API token never reached the attacker');
+    assert.deepEqual(evilIssuer.requests, [], 'not even a key fetch went to the host the variables name');
     assert.equal(world.gitlab.calls.length, 0);
     assert.equal(existsSync(join(dir, '.oam-grant')), false, 'no evidence written');
   });
