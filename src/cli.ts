@@ -30,13 +30,13 @@ commands:
   exec --component C -- CMD    like grant, but run CMD with the credentials in its environment only
   credentials --component C    AWS credential_process: a fresh grant as JSON on stdout, no dotenv, no note (refresh for long jobs)
   close --component C          in the last job: revoke what can be revoked, record when each grant ended; exit 3 if one outlived its approval
-  trust-policy --component C   print the IAM role trust policy that matches the access file
+  trust-policy --component C   print the cloud-side trust configuration (IAM trust policy, GCP provider, Entra credential, Vault role...) that matches the access file
 
 flags (each also an environment variable; the flag wins):
   --file PATH                  OAM_FILE                access file (.gitlab/oam.yaml)
   --tests PATH                 OAM_TESTS               test: policy tests (beside the access file: .gitlab/oam.test.yaml)
   --component NAME             OAM_COMPONENT           component of the access file
-  --token-var NAME             OAM_TOKEN_VAR           variable holding the exchange token (OAM_ID_TOKEN)
+  --token-var NAME             OAM_TOKEN_VAR           variable holding the exchange token (OAM_ID_TOKEN; NAME_<TYPE> per trait when a component has several)
   --evidence-token-var NAME    OAM_EVIDENCE_TOKEN_VAR  variable holding the oam-grant token (OAM_EVIDENCE_TOKEN)
   --out-dir DIR                OAM_OUT_DIR             evidence in, audit record out (.oam-grant)
   --dotenv PATH                OAM_DOTENV              dotenv file written by grant (oam-grant.env)

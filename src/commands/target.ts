@@ -44,9 +44,11 @@ export async function loadTarget(deps: Deps): Promise<Target> {
     const traits = credentialTraitsOf(component);
     const several = traits.length > 1;
     if (several && options.audience !== undefined) {
-      throw new OamError('ERR_USAGE', `--audience (OAM_AUDIENCE) names one audience, but component ${component.name} has ${traits.length} credential traits`, {
-        hint: `unset it: each trait's token carries its provider's audience, in ${traits.map((t) => tokenVariableFor(options.tokenVar, t, true)).join(', ')}`,
-      });
+      // The components always pass their audience input; with several traits each token carries its provider's own.
+      log.warn(
+        `--audience (OAM_AUDIENCE) ${JSON.stringify(options.audience)} is not used: component ${component.name} has ${traits.length} credential traits, ` +
+          `each checked for its provider's audience in ${traits.map((t) => tokenVariableFor(options.tokenVar, t, true)).join(', ')}`,
+      );
     }
     const grants = traits.map((trait): TraitGrant => {
       const provider = providerFor(trait);

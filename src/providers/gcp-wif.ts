@@ -17,6 +17,7 @@ import { OamError } from '../errors.ts';
 import { PROVIDER_DEADLINE } from '../lib/deadlines.ts';
 import { httpRequest, parseSafeUrl } from '../lib/http.ts';
 import { sanitizeLine } from '../lib/log.ts';
+import { registerSecret } from '../lib/redact.ts';
 import { DeadlineError, isTransientNetworkError, withRetry } from '../lib/retry.ts';
 import { poolOf } from '../trust/gcp-wif.ts';
 import type { CredentialProvider, ExchangeInput, IssuedCredentials } from './types.ts';
@@ -254,6 +255,8 @@ export const gcpWifProvider: CredentialProvider<GcpWifTrait> = {
       });
     }
     secrets.push(federated);
+    // At once: a failing generateAccessToken's error (and its cause, shown with --debug) must not carry it.
+    registerSecret(federated);
 
     let accessToken = federated;
     let expiresAt = new Date(Date.now() + expiresIn * 1000);

@@ -15,6 +15,7 @@
  */
 import type { VaultJwtTrait } from '../access-file/model.ts';
 import { OamError } from '../errors.ts';
+import { sanitizeLine } from '../lib/log.ts';
 import { PROVIDER_DEADLINE } from '../lib/deadlines.ts';
 import { httpRequest, parseSafeUrl } from '../lib/http.ts';
 import { registerSecret } from '../lib/redact.ts';
@@ -298,8 +299,10 @@ export const vaultJwtProvider: CredentialProvider<VaultJwtTrait> = {
         callVault(trait, { method: 'POST', path: `auth/${trait.mount}/login`, body: { role: trait.role, jwt: token.raw } }, signal, attemptMs),
       );
       auth = readAuth(answer, trait);
+      // Before anything about the answer is logged: from here on the token exists.
+      registerSecret(auth.clientToken);
       for (const warning of (isRecord(answer) && Array.isArray(answer.warnings) ? answer.warnings : []).slice(0, 3)) {
-        if (typeof warning === 'string') log.warn(`Vault: ${warning.slice(0, 200)}`);
+        if (typeof warning === 'string') log.warn(`Vault: ${sanitizeLine(warning.slice(0, 200))}`);
       }
     } catch (error) {
       if (error instanceof OamError) throw error;
@@ -313,8 +316,6 @@ export const vaultJwtProvider: CredentialProvider<VaultJwtTrait> = {
       );
     }
     const answeredAt = Date.now();
-    // At once: from here on the token exists, and any message might be built near it.
-    registerSecret(auth.clientToken);
     // Batch tokens cannot be revoked (Vault: "batch tokens cannot be revoked"); their TTL is the bound.
     const revoke = auth.batch || !auth.accessor ? undefined : revokerFor(input, auth, attemptMs);
     try {
