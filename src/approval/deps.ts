@@ -6,7 +6,7 @@
 import type { GitlabInstance } from '../access-file/model.ts';
 import type { Deps } from '../commands/deps.ts';
 import { type GitlabApi, gitlabApiFromEnv } from '../lib/gitlab-api.ts';
-import type { GitlabClaims } from '../token/claims.ts';
+import { type GitlabClaims, jobProjectOf } from '../token/claims.ts';
 import { type MergeRequestScope, mergeRequestScopeOf } from './merge-requests.ts';
 
 export interface CommandDeps extends Deps {
@@ -29,7 +29,7 @@ export function gitlabApiOf(deps: CommandDeps, instance: GitlabInstance): Gitlab
 
 /** This job's merge request scope: signed claims first, then GitLab's variables (read raw from the environment). */
 export function scopeOf(deps: CommandDeps, claims: GitlabClaims): MergeRequestScope {
-  return mergeRequestScopeOf(deps.env, claims);
+  return mergeRequestScopeOf(deps.env, { ...claims, job_project_id: jobProjectOf(claims) });
 }
 
 /** Where and how a job posts its note and writes its records. */

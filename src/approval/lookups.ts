@@ -27,9 +27,9 @@ export interface ApprovalLookups {
    */
   groupMembership(group: string, userId: string): Promise<Lookup<GitlabMember | undefined>>;
   /**
-   * The authors of every merge request of this change: the MR pipeline's MR,
-   * the open MRs of the branch, and, outside an MR pipeline (e.g. on the
-   * protected branch after the merge), every MR that contains the commit.
+   * The authors of every merge request of this change: the MRs the pipeline's
+   * variables name (its MR, the open MRs of the branch) and, always, every MR
+   * of the job's project that contains the signed commit (also after the merge).
    */
   mergeRequestAuthors(): Promise<Lookup<readonly MergeRequestAuthor[]>>;
   /** Lower-cased author and committer emails of those MRs' commits (or of the pipeline's commit when there is no MR). */
@@ -93,7 +93,6 @@ export function createApprovalLookups(context: LookupContext): ApprovalLookups {
   const emailsOf = new Map<string, Promise<Lookup<readonly string[]>>>();
 
   const mergeRequestAuthors = memo(async (): Promise<Lookup<readonly MergeRequestAuthor[]>> => {
-    if (scope.known.length === 0 && !scope.lookUpCommitMergeRequests) return { ok: true, value: [] };
     if (!api) return noApi;
     const found: MergeRequestAuthor[] = [];
     for (const ref of scope.known) {
@@ -103,19 +102,19 @@ export function createApprovalLookups(context: LookupContext): ApprovalLookups {
         return failure(error, `merge request !${ref.iid}: `);
       }
     }
-    if (scope.lookUpCommitMergeRequests) {
-      const { pipelineProjectId, commitSha } = scope;
-      if (!pipelineProjectId || !commitSha) {
-        return { ok: false, why: 'the token names no project or commit whose merge requests could be looked up', hint: 'run inside a GitLab job' };
+    // Always, not only outside MR pipelines: the MR variables are pipeline variables anyone
+    // who runs the pipeline may set, so they may add MRs but never hide the commit's own.
+    const { jobProjectId, commitSha } = scope;
+    if (!jobProjectId || !commitSha) {
+      return { ok: false, why: 'the token names no project or commit whose merge requests could be looked up', hint: 'run inside a GitLab job' };
+    }
+    try {
+      for (const mr of await api.listCommitMergeRequests(jobProjectId, commitSha)) {
+        const ref = { projectId: mr.projectId, iid: mr.iid };
+        if (!found.some((f) => sameRef(f.mergeRequest, ref))) found.push({ mergeRequest: ref, author: mr.author });
       }
-      try {
-        for (const mr of await api.listCommitMergeRequests(pipelineProjectId, commitSha)) {
-          const ref = { projectId: mr.projectId, iid: mr.iid };
-          if (!found.some((f) => sameRef(f.mergeRequest, ref))) found.push({ mergeRequest: ref, author: mr.author });
-        }
-      } catch (error) {
-        return failure(error, `cannot find the merge requests of commit ${commitSha.slice(0, 12)}: `);
-      }
+    } catch (error) {
+      return failure(error, `cannot find the merge requests of commit ${commitSha.slice(0, 12)}: `);
     }
     return { ok: true, value: found };
   });
@@ -137,12 +136,12 @@ export function createApprovalLookups(context: LookupContext): ApprovalLookups {
       }
     }
     if (mrs.value.length === 0) {
-      const { pipelineProjectId, commitSha } = scope;
-      if (!pipelineProjectId || !commitSha) {
+      const { jobProjectId, commitSha } = scope;
+      if (!jobProjectId || !commitSha) {
         return { ok: false, why: 'the token names no project or commit to look up', hint: 'run inside a GitLab job' };
       }
       try {
-        add(await api.getCommit(pipelineProjectId, commitSha));
+        add(await api.getCommit(jobProjectId, commitSha));
       } catch (error) {
         return failure(error, `commit ${commitSha.slice(0, 12)}: `);
       }

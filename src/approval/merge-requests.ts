@@ -4,8 +4,10 @@
  * own project (`CI_MERGE_REQUEST_PROJECT_ID`: in a fork MR pipeline the token's
  * `project_id` names the fork, not the project the MR lives in). A branch
  * pipeline may list open MRs (`CI_OPEN_MERGE_REQUESTS`), and a pipeline after
- * the merge names none at all: the approval checks then ask the API for the
- * MRs of the commit, so that `mrAuthor` and `commitAuthor` still bite.
+ * the merge names none at all. Whoever may set pipeline variables may set or
+ * clear these, so they only ever add MRs: the approval checks always also ask
+ * the API for the MRs of the signed commit in the job's project, so that
+ * `mrAuthor` and `commitAuthor` bite whatever the variables say.
  */
 import type { Env } from '../context.ts';
 
@@ -16,19 +18,26 @@ export interface MergeRequestRef {
 }
 
 export interface MergeRequestScope {
-  /** The pipeline's project (where its commit lives): the token's `project_id`. */
+  /** The pipeline's project: the token's `project_id` (in a fork MR pipeline, the fork). */
   readonly pipelineProjectId: string | undefined;
+  /**
+   * Where the job runs and its commit surely lives: the token's `job_project_id`
+   * (the parent project when a fork MR pipeline runs there). The MRs of the
+   * commit are looked up here: GitLab keeps a fork MR's commits in the
+   * target project (`refs/merge-requests/:iid/head`) and lists MRs by target.
+   */
+  readonly jobProjectId: string | undefined;
   readonly commitSha: string | undefined;
   /** Where the note goes: this MR pipeline's MR, else the first open MR of this branch. */
   readonly noteTarget: MergeRequestRef | undefined;
-  /** Every MR the variables name, for the separation-of-duties checks. */
+  /** Every MR the variables name; the checks add the commit's MRs from the API. */
   readonly known: readonly MergeRequestRef[];
-  /** Not an MR pipeline: the MRs that contain the commit must be looked up through the API. */
-  readonly lookUpCommitMergeRequests: boolean;
 }
 
 export interface ScopeClaims {
   readonly project_id?: string | undefined;
+  /** The signed `job_project_id` (`jobProjectOf` in token/claims.ts); absent: `project_id`. */
+  readonly job_project_id?: string | undefined;
   readonly project_path?: string | undefined;
   readonly sha?: string | undefined;
 }
@@ -73,7 +82,7 @@ export function mergeRequestScopeOf(env: Env, claims: ScopeClaims): MergeRequest
 
   const mrIid = nonEmpty(env.CI_MERGE_REQUEST_IID);
   const mrProjectId = nonEmpty(env.CI_MERGE_REQUEST_PROJECT_ID) ?? pipelineProjectId;
-  // A malformed MR variable must not pass for "MR pipeline": the commit look-up then still runs.
+  // A malformed MR variable names no MR at all.
   const inMrPipeline = mrIid !== undefined && IID.test(mrIid) && mrProjectId !== undefined;
   if (inMrPipeline) add({ projectId: mrProjectId, iid: mrIid });
 
@@ -88,9 +97,9 @@ export function mergeRequestScopeOf(env: Env, claims: ScopeClaims): MergeRequest
 
   return {
     pipelineProjectId,
+    jobProjectId: claims.job_project_id ?? pipelineProjectId,
     commitSha,
     noteTarget: known[0],
     known,
-    lookUpCommitMergeRequests: !inMrPipeline,
   };
 }

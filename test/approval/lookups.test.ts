@@ -134,14 +134,40 @@ describe('approval look-ups through the API', () => {
     assert.deepEqual(await lookups.commitAuthorEmails(), { ok: true, value: ['dev@example.com', 'web@example.com'] });
   });
 
-  it('a fork MR pipeline: looks the MR up in CI_MERGE_REQUEST_PROJECT_ID, not in the fork', async () => {
-    const scope = mergeRequestScopeOf({ CI_MERGE_REQUEST_IID: '7', CI_MERGE_REQUEST_PROJECT_ID: '1217' }, own(DEFAULT_SHA, '5555'));
+  it('a fork MR pipeline run in the parent: the MR in CI_MERGE_REQUEST_PROJECT_ID, the commit in the job project, not in the fork', async () => {
+    const before = world.gitlab.calls.length;
+    const scope = mergeRequestScopeOf({ CI_MERGE_REQUEST_IID: '7', CI_MERGE_REQUEST_PROJECT_ID: '1217' }, { ...own(DEFAULT_SHA, '5555'), job_project_id: '1217' });
     const lookups = createApprovalLookups({ api, scope });
     assert.deepEqual(await lookups.mergeRequestAuthors(), {
       ok: true,
       value: [{ mergeRequest: { projectId: '1217', iid: '7' }, author: { id: '42', username: 'dev' } }],
     });
     assert.deepEqual(await lookups.commitAuthorEmails(), { ok: true, value: ['dev@example.com'] });
+    assert.ok(!world.gitlab.calls.slice(before).some((c) => c.path.includes('/projects/5555/')), 'the fork is never asked');
+  });
+
+  it('a fork MR pipeline run in the fork: the commit look-up there fails closed when the API token cannot read the fork', async () => {
+    const scope = mergeRequestScopeOf({ CI_MERGE_REQUEST_IID: '7', CI_MERGE_REQUEST_PROJECT_ID: '1217' }, own(DEFAULT_SHA, '5555'));
+    const lookups = createApprovalLookups({ api, scope });
+    const authors = await lookups.mergeRequestAuthors();
+    assert.equal(authors.ok, false);
+    assert.match(authors.ok ? '' : authors.why, /cannot find the merge requests of commit 4b825dc642cb: .*HTTP 404/);
+  });
+
+  it('MR variables cannot hide the MR of the signed commit: a named MR adds to it, never replaces it', async () => {
+    // Whoever runs the pipeline may set CI_MERGE_REQUEST_IID / CI_OPEN_MERGE_REQUESTS to an unrelated MR (here !9 by alice
+    // while the commit is !7's, by dev): dev must still count as the MR author, and dev's commits as this change's.
+    for (const env of [{ CI_MERGE_REQUEST_IID: '9' }, { CI_OPEN_MERGE_REQUESTS: 'acme/payments!9' }, { CI_MERGE_REQUEST_IID: '9', CI_MERGE_REQUEST_PROJECT_ID: '1217' }]) {
+      const lookups = createApprovalLookups({ api, scope: mergeRequestScopeOf(env, own(DEFAULT_SHA)) });
+      const authors = await lookups.mergeRequestAuthors();
+      assert.ok(authors.ok, JSON.stringify(env));
+      assert.deepEqual(authors.value.map((a) => [a.mergeRequest.iid, a.author.username]), [['9', 'alice'], ['7', 'dev']], JSON.stringify(env));
+      const s = step({ forbid: ['mrAuthor', 'commitAuthor'], approvers: { users: ['dev'], groups: [] } });
+      await assert.rejects(checkSeparation(s, claims({ user_id: '42', user_login: 'dev' }), { requester: claims({ user_id: '99', user_login: 'x' }) }, lookups, SRC), {
+        code: 'ERR_APPROVAL_SELF',
+        message: `${SRC}: dev wrote merge request !7 and may not approve it (forbid: mrAuthor)`,
+      });
+    }
   });
 
   it('fails closed, with a hint, when the look-up fails or there is no API token', async () => {
@@ -210,7 +236,9 @@ describe('approval look-ups against GitLab as it answers: visibility, states, pa
   });
   after(() => world.close());
 
-  const scopeOfMr = (iid: number) => mergeRequestScopeOf({ CI_MERGE_REQUEST_IID: String(iid) }, { project_id: '1217', project_path: 'acme/payments', sha: DEFAULT_SHA });
+  // Each MR pipeline runs on a commit of its MR (GitLab then also finds the MR by that commit).
+  const headOf: Record<number, string> = { 7: MANY_SHAS[129]!, 8: 'e'.repeat(40), 9: 'c'.repeat(40), 10: 'b'.repeat(40) };
+  const scopeOfMr = (iid: number) => mergeRequestScopeOf({ CI_MERGE_REQUEST_IID: String(iid) }, { project_id: '1217', project_path: 'acme/payments', sha: headOf[iid] });
   const groupStep = (group: string) => step({ approvers: { users: [], groups: [group] }, forbid: [] });
   const GROUPS = (group: string) => `approvers.groups: ${group} (direct members, Developer (30) or higher)`;
 

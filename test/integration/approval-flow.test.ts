@@ -133,6 +133,8 @@ describe('approval flow through the bundle', () => {
             commits: [{ sha: FEATURE_SHA, authorEmail: 'carol@example.com' }],
             mergeCommit: { sha: MERGE_SHA, authorEmail: 'bob@example.com' },
           },
+          // An unrelated MR by someone else, for a pipeline variable to name.
+          { projectId: '1217', iid: 11, authorUsername: 'alice', commits: [{ sha: 'a'.repeat(40), authorEmail: 'alice@example.com' }] },
         ],
       },
     });
@@ -482,6 +484,16 @@ describe('approval flow through the bundle', () => {
     assert.equal((await p.request('deploy-prod', BOB)).status, 0);
     assert.equal(p.note().length, 1, 'the note goes to the first open MR');
     refused(await p.approve('deploy-prod', DEV, '901', 'OPS-1'), 'ERR_APPROVAL_SELF', 'OAM_EVIDENCE_TOKEN: dev wrote merge request !7 and may not approve it (forbid: mrAuthor)');
+  });
+
+  it('MR variables cannot hide the MR of the signed commit: naming an unrelated MR does not let its author approve', async () => {
+    // The commit is !7's (by dev); whoever runs the pipeline sets CI_MERGE_REQUEST_IID (or CI_OPEN_MERGE_REQUESTS) to !11, by alice.
+    for (const env of [{ CI_MERGE_REQUEST_IID: '11' }, { CI_OPEN_MERGE_REQUESTS: 'acme/payments!11' }] as Record<string, string>[]) {
+      const p = newPipeline({ mr: !('CI_OPEN_MERGE_REQUESTS' in env), env });
+      assert.equal((await p.request('deploy-prod', BOB)).status, 0);
+      refused(await p.approve('deploy-prod', DEV, '901', 'OPS-1'), 'ERR_APPROVAL_SELF', 'OAM_EVIDENCE_TOKEN: dev wrote merge request !7 and may not approve it (forbid: mrAuthor)');
+      assert.ok(world.gitlab.calls.some((c) => c.path === `/api/v4/projects/1217/repository/commits/${DEFAULT_SHA}/merge_requests`));
+    }
   });
 
   it("a fork MR pipeline: the MR author and the note are looked up in CI_MERGE_REQUEST_PROJECT_ID, not the fork's project", async () => {
