@@ -89,6 +89,8 @@ async function runPipeline(world: EmbeddedDefault, options: PipelineOptions): Pr
   options.edit?.(files);
   const { requester, approver } = options.people;
   const repo = createFixtureRepo({ files, userEmail: `${requester}@example.com` });
+  // The pipeline runs on the fixture repository's commit: on GitLab it is a commit of the MR (its author the requester).
+  world.gitlab.pushToMergeRequest(DEFAULT_PROJECT.id, DEFAULT_MR_IID, { sha: repo.sha, authorEmail: `${requester}@example.com` });
   installShim(repo, 'oam-grant', BUNDLE);
   installShim(repo, 'e2e-fetch-job-tokens', join(REPO_ROOT, 'test', 'e2e', 'fetch-job-tokens.mjs'));
   const delay = options.startDelaySeconds ?? {};

@@ -57,6 +57,8 @@ export interface GitlabApi {
   commitDiscussions(projectId: string | number, sha: string): Discussion[];
   /** Someone else starts a discussion on a commit (as in the web UI), dated `createdAt` (default now). */
   addCommitDiscussion(projectId: string | number, sha: string, body: string, authorId: number, createdAt?: string): Discussion;
+  /** A push to an MR's source branch: `commit` joins the MR's commits (newest), e.g. the commit a pipeline really runs on. */
+  pushToMergeRequest(projectId: string | number, iid: number, commit: ApiCommit): void;
   /** Each fault answers the matching requests (all by default) `times` times (default 1), in order. */
   injectFaults(...faults: ApiFault[]): void;
   close(): Promise<void>;
@@ -824,6 +826,11 @@ export async function startGitlabApi(opts: GitlabApiOptions = {}): Promise<Gitla
     commitDiscussions: (projectId, sha) => [...(discussionsByCommit.get(commitKey(projectKey(projectId), sha)) ?? [])],
     addCommitDiscussion: (projectId, sha, body, authorId, createdAt) =>
       newDiscussion(someone(authorId), body, projectKey(projectId), sha, createdAt ?? new Date().toISOString()),
+    pushToMergeRequest: (projectId, iid, commit) => {
+      const mr = opts.mergeRequests?.find((m) => projectKey(m.projectId) === projectKey(String(projectId)) && m.iid === iid);
+      if (!mr) throw new Error(`pushToMergeRequest: no merge request !${iid} in project ${projectId} among the configured ones`);
+      (mr as { commits?: ApiCommit[] }).commits = [...(mr.commits ?? []), commit];
+    },
     injectFaults: (...list) => {
       for (const fault of list) faults.push({ fault, left: fault.times ?? 1 });
     },
