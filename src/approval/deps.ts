@@ -14,6 +14,9 @@ export interface CommandDeps extends Deps {
   readonly gitlab?: GitlabApi;
 }
 
+/** One client per command run and instance: its caches (the token's user, projects) serve every step of the job. */
+const clients = new WeakMap<CommandDeps, Map<string, GitlabApi | undefined>>();
+
 /**
  * The API client to use, or undefined when there is no token: notes go to the
  * log, API checks fail closed. The token goes only to the access file's
@@ -21,10 +24,21 @@ export interface CommandDeps extends Deps {
  */
 export function gitlabApiOf(deps: CommandDeps, instance: GitlabInstance): GitlabApi | undefined {
   if (deps.gitlab) return deps.gitlab;
-  return gitlabApiFromEnv(deps.env, instance.apiUrl, {
-    ...(deps.sleep ? { sleep: deps.sleep } : {}),
-    onRetry: ({ attempt, delayMs }) => deps.log.warn(`GitLab API: transient failure, retry ${attempt} in ${delayMs} ms`),
-  });
+  let byUrl = clients.get(deps);
+  if (!byUrl) {
+    byUrl = new Map();
+    clients.set(deps, byUrl);
+  }
+  if (!byUrl.has(instance.apiUrl)) {
+    byUrl.set(
+      instance.apiUrl,
+      gitlabApiFromEnv(deps.env, instance.apiUrl, {
+        ...(deps.sleep ? { sleep: deps.sleep } : {}),
+        onRetry: ({ attempt, delayMs }) => deps.log.warn(`GitLab API: transient failure, retry ${attempt} in ${delayMs} ms`),
+      }),
+    );
+  }
+  return byUrl.get(instance.apiUrl);
 }
 
 /** This job's merge request scope: signed claims first, then GitLab's variables (read raw from the environment). */

@@ -402,6 +402,19 @@ export function createGitlabApi(options: GitlabApiOptions): GitlabApi {
     }
   };
 
+  // One job asks for its project twice (pipeline-variable setting, default branch): one request.
+  const projects = new Map<string, Promise<Record<string, unknown>>>();
+  const projectOf = (projectId: string): Promise<Record<string, unknown>> => {
+    let pending = projects.get(projectId);
+    if (!pending) {
+      pending = call('project', (api) => api.Projects.show(projectId)).then(record);
+      projects.set(projectId, pending);
+      // A failure is not remembered: the next caller asks again.
+      pending.catch(() => projects.delete(projectId));
+    }
+    return pending;
+  };
+
   let me: Promise<GitlabCurrentUser> | undefined;
   const currentUser = (): Promise<GitlabCurrentUser> => {
     me ??= call('current user', (api) => api.Users.showCurrentUser()).then(toCurrentUser);
@@ -487,7 +500,7 @@ export function createGitlabApi(options: GitlabApiOptions): GitlabApi {
       return [...emails];
     },
     async getPipelineVariablesSetting(projectId) {
-      const project = record(await call('project', (api) => api.Projects.show(projectId)));
+      const project = await projectOf(projectId);
       const restrict = project.restrict_user_defined_variables;
       const role = optionalString(project.ci_pipeline_variables_minimum_override_role);
       return {
@@ -541,7 +554,7 @@ export function createGitlabApi(options: GitlabApiOptions): GitlabApi {
       }
     },
     async getDefaultBranchFile(projectId, filePath) {
-      const project = record(await call('project', (api) => api.Projects.show(projectId)));
+      const project = await projectOf(projectId);
       const defaultBranch = optionalString(project.default_branch);
       if (!defaultBranch) throw new GitlabApiError('GitLab API project: answer has no default_branch (can the token read the code?)', undefined, false);
       const raw = await notFoundToUndefined(() => call('repository file', (api) => api.RepositoryFiles.showRaw(projectId, filePath, defaultBranch)));

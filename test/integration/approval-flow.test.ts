@@ -226,10 +226,14 @@ describe('approval flow through the bundle', () => {
     assert.ok(existsSync(join(p.dir, '.oam-grant/approvals/901.json')));
     assert.match(p.note()[0]!.body, /approved \(1 of 1\), waiting for the grant job/);
 
+    const callsBefore = world.gitlab.calls.length;
     const grant = await p.grant('deploy-prod');
     assert.equal(grant.status, 0, grant.stderr);
     assert.ok(p.dotenv());
     assert.equal(world.sts.issued.length, stsBefore + 1);
+    // One API client serves the whole job: the token's user and the project are each asked for once.
+    const asked = (path: string) => world.gitlab.calls.slice(callsBefore).filter((c) => c.method === 'GET' && c.path === path).length;
+    assert.deepEqual([asked('/api/v4/user'), asked('/api/v4/projects/1217')], [1, 1]);
     const notes = p.note();
     assert.equal(notes.length, 1, 'one note for the pipeline and component');
     assert.match(notes[0]!.body, /🔑 \*\*deploy\\-prod\*\*: granted until/);
