@@ -28,7 +28,7 @@ export interface Options {
 }
 
 /** Flag name -> environment variable and default. */
-const FLAGS = {
+export const FLAGS = {
   file: { env: 'OAM_FILE', default: '.gitlab/oam.yaml' },
   tests: { env: 'OAM_TESTS', default: undefined },
   component: { env: 'OAM_COMPONENT', default: undefined },
