@@ -37,3 +37,10 @@ export const GITLAB_API_DEADLINE: Deadline = { attemptMs: 15_000, totalMs: 60_00
  * RFC 8693 server: as for AWS STS, the service may itself wait on the issuer's keys.
  */
 export const PROVIDER_DEADLINE: Deadline = { attemptMs: 15_000, totalMs: 40_000 };
+
+/**
+ * How every credential exchange retries a transient failure (throttling, 5xx,
+ * resets, an attempt past its deadline): five attempts, backoff from 250 ms
+ * doubling to at most 4 s, with jitter, all within the provider's `totalMs`.
+ */
+export const PROVIDER_RETRY = { attempts: 5, baseDelayMs: 250, maxDelayMs: 4_000 } as const;

@@ -31,6 +31,18 @@ export function sanitizeLine(text: string): string {
   return sanitizeForLog(text).replace(/[\n\t]/g, ' ');
 }
 
+/**
+ * Text a foreign service sent (an error description, a warning), fit for one
+ * line of a message: the given secrets masked first, as `[MASKED]` like everything oam-grant prints (a service may echo what
+ * it was sent), no control characters or line breaks, at most `max` characters.
+ */
+export function foreignLine(text: string, max: number, hide: readonly string[] = []): string {
+  let masked = text;
+  for (const secret of hide) if (secret) masked = masked.split(secret).join('[MASKED]');
+  const line = sanitizeLine(masked).replace(/ {2,}/g, ' ').trim();
+  return line.length > max ? `${line.slice(0, max)}...` : line;
+}
+
 export class Logger {
   readonly #sink: LogSink;
   readonly #gitlab: boolean;

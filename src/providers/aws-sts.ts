@@ -6,7 +6,7 @@
 import type { AssumeRoleWithWebIdentityCommandOutput } from '@aws-sdk/client-sts';
 import type { AwsStsTrait } from '../access-file/model.ts';
 import { OamError } from '../errors.ts';
-import { STS_DEADLINE } from '../lib/deadlines.ts';
+import { PROVIDER_RETRY, STS_DEADLINE } from '../lib/deadlines.ts';
 import { isLoopbackHost, parseSafeUrl } from '../lib/http.ts';
 import { loadAwsSts } from '../lib/lazy-module.ts';
 import { isTransientNetworkError, withRetry } from '../lib/retry.ts';
@@ -165,9 +165,7 @@ export const awsStsProvider: CredentialProvider<AwsStsTrait> = {
     try {
       // The abort signal fires at the attempt's deadline: the SDK then destroys the request and its socket.
       output = await withRetry((_, signal) => client.send(command, { abortSignal: signal }), {
-        attempts: 5,
-        baseDelayMs: 250,
-        maxDelayMs: 4_000,
+        ...PROVIDER_RETRY,
         attemptTimeoutMs: attemptMs,
         budgetMs: totalMs,
         isTransient: isTransientAwsError,

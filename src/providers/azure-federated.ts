@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AzureFederatedTrait } from '../access-file/model.ts';
 import { OamError } from '../errors.ts';
-import { PROVIDER_DEADLINE } from '../lib/deadlines.ts';
+import { PROVIDER_DEADLINE, PROVIDER_RETRY } from '../lib/deadlines.ts';
 import { type HttpResponse, httpRequest, parseSafeUrl } from '../lib/http.ts';
 import { isTransientNetworkError, withRetry } from '../lib/retry.ts';
 import { exportedNames } from './export-names.ts';
@@ -280,9 +280,7 @@ export const azureFederatedProvider: CredentialProvider<AzureFederatedTrait> = {
           return parsed;
         },
         {
-          attempts: 5,
-          baseDelayMs: 250,
-          maxDelayMs: 4_000,
+          ...PROVIDER_RETRY,
           attemptTimeoutMs: attemptMs,
           budgetMs: totalMs,
           isTransient: isTransientEntraError,

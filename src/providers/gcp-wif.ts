@@ -14,9 +14,9 @@
  */
 import type { GcpWifTrait } from '../access-file/model.ts';
 import { OamError } from '../errors.ts';
-import { PROVIDER_DEADLINE } from '../lib/deadlines.ts';
+import { PROVIDER_DEADLINE, PROVIDER_RETRY } from '../lib/deadlines.ts';
 import { httpRequest, parseSafeUrl } from '../lib/http.ts';
-import { sanitizeLine } from '../lib/log.ts';
+import { foreignLine } from '../lib/log.ts';
 import { registerSecret } from '../lib/redact.ts';
 import { DeadlineError, isTransientNetworkError, withRetry } from '../lib/retry.ts';
 import { poolOf } from '../trust/gcp-wif.ts';
@@ -88,9 +88,8 @@ function errorCode(error: unknown): string {
 
 /** One line, bounded, without the tokens (a foreign message could echo what it was sent). */
 function describe(error: unknown, secrets: readonly string[]): string {
-  let text = error instanceof GoogleServiceError ? error.description : error instanceof Error ? error.message : String(error);
-  for (const secret of secrets) if (secret) text = text.split(secret).join('[redacted]');
-  return sanitizeLine(text).slice(0, 300);
+  const text = error instanceof GoogleServiceError ? error.description : error instanceof Error ? error.message : String(error);
+  return foreignLine(text, 300, secrets);
 }
 
 /** What the provider expects next to what the token carries: the line every refusal's hint ends with. */
@@ -203,9 +202,7 @@ export const gcpWifProvider: CredentialProvider<GcpWifTrait> = {
     const send = async (call: Call): Promise<Record<string, unknown>> => {
       try {
         return await withRetry((_, signal) => postJson(call, signal, attemptMs), {
-          attempts: 5,
-          baseDelayMs: 250,
-          maxDelayMs: 4_000,
+          ...PROVIDER_RETRY,
           attemptTimeoutMs: attemptMs,
           budgetMs: Math.max(1, totalMs - (Date.now() - started)),
           isTransient: isTransientGoogleError,

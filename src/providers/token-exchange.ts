@@ -12,10 +12,10 @@
 import type { ClientAuth, Configuration, CustomFetch, ServerMetadata, TokenEndpointResponse } from 'openid-client';
 import type { TokenExchangeTrait } from '../access-file/model.ts';
 import { OamError } from '../errors.ts';
-import { PROVIDER_DEADLINE } from '../lib/deadlines.ts';
+import { PROVIDER_DEADLINE, PROVIDER_RETRY } from '../lib/deadlines.ts';
 import { type HttpRequest, httpRequest, parseSafeUrl } from '../lib/http.ts';
 import { loadOpenidClient } from '../lib/lazy-module.ts';
-import { sanitizeLine } from '../lib/log.ts';
+import { foreignLine } from '../lib/log.ts';
 import { registerSecret } from '../lib/redact.ts';
 import { isTransientNetworkError, withRetry } from '../lib/retry.ts';
 import type { GitlabClaims } from '../token/claims.ts';
@@ -76,12 +76,6 @@ export function isTransientExchangeError(error: unknown): boolean {
   return isTransientNetworkError(error);
 }
 
-/** A server-sent text fit for one line of a message: no control characters, bounded. */
-function displayText(value: string, max: number): string {
-  const line = sanitizeLine(value).trim();
-  return line.length > max ? `${line.slice(0, max)}...` : line;
-}
-
 /** RFC 6749 section 5.2: `error` is one word of printable ASCII; anything else is not shown. */
 function errorCodeOf(value: unknown): string {
   return typeof value === 'string' && /^[\x20-\x21\x23-\x5b\x5d-\x7e]{1,64}$/.test(value) ? value : '';
@@ -108,7 +102,7 @@ async function errorBodyOf(response: unknown): Promise<Record<string, unknown> |
  */
 async function refusalFrom(oc: OpenidClient, error: unknown, what: string, secrets: readonly string[]): Promise<OAuthRefusal | undefined> {
   // A server may repeat what it was sent; the tokens never reach a message.
-  const mask = (text: unknown) => (typeof text === 'string' ? displayText(secrets.reduce((t, secret) => t.split(secret).join('[MASKED]'), text), 300) : '');
+  const mask = (text: unknown) => (typeof text === 'string' ? foreignLine(text, 300, secrets) : '');
   if (error instanceof oc.ResponseBodyError) return new OAuthRefusal(what, error.status, errorCodeOf(error.error), mask(error.error_description));
   if (error instanceof oc.WWWAuthenticateChallengeError) {
     const body = await errorBodyOf(error.response);
@@ -177,7 +171,7 @@ function checkEndpoint(metadata: ServerMetadata, name: 'token_endpoint' | 'revoc
   try {
     parseSafeUrl(value, name, 'ERR_EXCHANGE_FAILED');
   } catch (error) {
-    throw new OamError('ERR_EXCHANGE_FAILED', `the metadata of ${issuer} names ${name} ${JSON.stringify(displayText(value, 200))}: ${error instanceof OamError ? error.message.replace(`${name}: `, '') : 'not a usable URL'}`, {
+    throw new OamError('ERR_EXCHANGE_FAILED', `the metadata of ${issuer} names ${name} ${JSON.stringify(foreignLine(value, 200))}: ${error instanceof OamError ? error.message.replace(`${name}: `, '') : 'not a usable URL'}`, {
       hint: 'an authorization server must name https endpoints (plain http only for loopback hosts); nothing was sent there',
     });
   }
@@ -330,7 +324,7 @@ function translate(error: unknown, input: ExchangeInput<TokenExchangeTrait>): Oa
     return new OamError('ERR_EXCHANGE_FAILED', `token exchange at ${issuer} refused: ${error.message}`, { hint: refusalHint(error, input) });
   }
   const name = error instanceof Error ? error.name : 'Error';
-  const message = displayText(error instanceof Error ? error.message : String(error), 300);
+  const message = foreignLine(error instanceof Error ? error.message : String(error), 300);
   if (isTransientExchangeError(error)) {
     return new OamError('ERR_EXCHANGE_FAILED', `token exchange at ${issuer} stayed unavailable after retries: ${name}: ${message}`, {
       hint: 'the authorization server or the network is failing; re-run the job later',
@@ -340,7 +334,7 @@ function translate(error: unknown, input: ExchangeInput<TokenExchangeTrait>): Oa
   const code = (error as { code?: unknown }).code;
   if (code === 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED') {
     const named = asRecord(asRecord((error as { cause?: unknown }).cause)?.body)?.issuer;
-    return new OamError('ERR_EXCHANGE_FAILED', `the metadata at ${issuer} names issuer ${JSON.stringify(displayText(String(named ?? ''), 200))}, not ${issuer}`, {
+    return new OamError('ERR_EXCHANGE_FAILED', `the metadata at ${issuer} names issuer ${JSON.stringify(foreignLine(String(named ?? ''), 200))}, not ${issuer}`, {
       hint: "set issuer in the token-exchange trait to the server's issuer identifier, exactly as its metadata names it; nothing was sent to the server",
     });
   }
@@ -372,7 +366,7 @@ function revokerFor(oc: OpenidClient, config: Configuration, token: string, trai
       await oc.tokenRevocation(config, token, revocationHint(trait.requestedTokenType));
     } catch (error) {
       const refusal = await refusalFrom(oc, error, `revocation at ${endpoint}`, [subjectToken, token]);
-      throw new Error(refusal ? refusal.message : `revocation at ${endpoint} failed: ${error instanceof Error ? displayText(error.message, 200) : 'unknown error'}`);
+      throw new Error(refusal ? refusal.message : `revocation at ${endpoint} failed: ${error instanceof Error ? foreignLine(error.message, 200) : 'unknown error'}`);
     }
   };
 }
@@ -431,15 +425,13 @@ export const tokenExchangeProvider: CredentialProvider<TokenExchangeTrait> = {
           }
         },
         {
-          attempts: 5,
-          baseDelayMs: 250,
-          maxDelayMs: 4_000,
+          ...PROVIDER_RETRY,
           attemptTimeoutMs: attemptMs,
           budgetMs: totalMs,
           isTransient: isTransientExchangeError,
           ...(input.sleep ? { sleep: input.sleep } : {}),
           onRetry: ({ attempt, delayMs, error }) =>
-            log.warn(`token exchange at ${trait.issuer}: ${error instanceof Error ? displayText(error.message, 200) : 'an error'} (attempt ${attempt}); retrying in ${delayMs} ms`),
+            log.warn(`token exchange at ${trait.issuer}: ${error instanceof Error ? foreignLine(error.message, 200) : 'an error'} (attempt ${attempt}); retrying in ${delayMs} ms`),
         },
       );
     } catch (error) {
@@ -456,7 +448,7 @@ export const tokenExchangeProvider: CredentialProvider<TokenExchangeTrait> = {
       return refuseIssued(
         input,
         revoke,
-        `answered issued_token_type ${issuedType === undefined ? '(none)' : JSON.stringify(displayText(issuedType, 100))}, not the requested ${trait.requestedTokenType}`,
+        `answered issued_token_type ${issuedType === undefined ? '(none)' : JSON.stringify(foreignLine(issuedType, 100))}, not the requested ${trait.requestedTokenType}`,
         'configure the server to issue the requested type for this exchange, or change requestedTokenType in the token-exchange trait',
       );
     }
@@ -485,8 +477,8 @@ export const tokenExchangeProvider: CredentialProvider<TokenExchangeTrait> = {
         'ERR_POLICY_DENIED',
       );
     }
-    const subject = typeof claims?.sub === 'string' ? displayText(claims.sub, 128) : '';
-    const jti = typeof claims?.jti === 'string' ? displayText(claims.jti, 64) : '';
+    const subject = typeof claims?.sub === 'string' ? foreignLine(claims.sub, 128) : '';
+    const jti = typeof claims?.jti === 'string' ? foreignLine(claims.jti, 64) : '';
     return {
       variables: [[trait.exportAs, issued]],
       // A refresh token the server adds is neither exported nor printed; it is masked all the same.

@@ -15,8 +15,8 @@
  */
 import type { VaultJwtTrait } from '../access-file/model.ts';
 import { OamError } from '../errors.ts';
-import { sanitizeLine } from '../lib/log.ts';
-import { PROVIDER_DEADLINE } from '../lib/deadlines.ts';
+import { foreignLine } from '../lib/log.ts';
+import { PROVIDER_DEADLINE, PROVIDER_RETRY } from '../lib/deadlines.ts';
 import { httpRequest, parseSafeUrl } from '../lib/http.ts';
 import { registerSecret } from '../lib/redact.ts';
 import { isTransientNetworkError, withRetry } from '../lib/retry.ts';
@@ -138,8 +138,7 @@ function describeFailure(error: unknown, hide: readonly string[]): string {
   if (error instanceof VaultApiError) text = `HTTP ${error.status}${error.errors.length > 0 ? `: ${error.errors.join('; ')}` : ''}`;
   else if (error instanceof Error) text = `${error.name}: ${error.message}`;
   else text = String(error);
-  for (const secret of hide) if (secret) text = text.split(secret).join('[redacted]');
-  return text.replace(/\s+/g, ' ').trim().slice(0, 400);
+  return foreignLine(text, 400, hide);
 }
 
 const q = (value: string | undefined): string => (value === undefined ? 'absent' : JSON.stringify(value));
@@ -198,9 +197,7 @@ interface Budget {
 function retryFor(input: ExchangeInput<VaultJwtTrait>, budget: Budget, what: string) {
   return <T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> =>
     withRetry((_, signal) => fn(signal), {
-      attempts: 5,
-      baseDelayMs: 250,
-      maxDelayMs: 4_000,
+      ...PROVIDER_RETRY,
       attemptTimeoutMs: budget.attemptMs,
       budgetMs: Math.max(1, budget.deadline - Date.now()),
       isTransient: isTransientVaultError,
@@ -302,7 +299,7 @@ export const vaultJwtProvider: CredentialProvider<VaultJwtTrait> = {
       // Before anything about the answer is logged: from here on the token exists.
       registerSecret(auth.clientToken);
       for (const warning of (isRecord(answer) && Array.isArray(answer.warnings) ? answer.warnings : []).slice(0, 3)) {
-        if (typeof warning === 'string') log.warn(`Vault: ${sanitizeLine(warning.slice(0, 200))}`);
+        if (typeof warning === 'string') log.warn(`Vault: ${foreignLine(warning, 200)}`);
       }
     } catch (error) {
       if (error instanceof OamError) throw error;

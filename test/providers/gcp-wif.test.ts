@@ -327,7 +327,7 @@ describe('gcpWifProvider against a misbehaving server', () => {
         : { status: 400, body: { error: { code: 400, status: 'INVALID_ARGUMENT', message: `bad request: ${FEDERATED.access_token} for ${token.raw}` } } };
     await assert.rejects(exchange(gcpTrait({ stsEndpoint: server.url, iamCredentialsEndpoint: server.url })), (error: unknown) => {
       assert.ok(error instanceof OamError);
-      assert.match(error.message, /INVALID_ARGUMENT: bad request: \[redacted\] for \[redacted\]$/);
+      assert.match(error.message, /INVALID_ARGUMENT: bad request: \[MASKED\] for \[MASKED\]$/);
       return true;
     });
   });

@@ -339,6 +339,6 @@ describe('vaultJwtProvider against answers a JWT login should never get', () => 
 
   it('keeps the ID token out of the message even when Vault echoes it', async () => {
     const jwt = await issuer.mint({}, { aud: AUD });
-    await assert.rejects(attempt({ status: 400, body: { errors: [`error parsing token: ${jwt}`] } }, jwt), (e: unknown) => e instanceof OamError && !e.message.includes(jwt) && e.message.includes('[redacted]'));
+    await assert.rejects(attempt({ status: 400, body: { errors: [`error parsing token: ${jwt}`] } }, jwt), (e: unknown) => e instanceof OamError && !e.message.includes(jwt) && e.message.includes('[MASKED]'));
   });
 });
