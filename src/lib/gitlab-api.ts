@@ -12,8 +12,9 @@ import { loadGitbeaker } from './lazy-module.ts';
 import type { Env } from '../context.ts';
 import { OamError } from '../errors.ts';
 import { GITLAB_API_DEADLINE } from './deadlines.ts';
-import { parseSafeUrl } from './http.ts';
+import { isTransientStatus, parseSafeUrl } from './http.ts';
 import { isTransientNetworkError, withRetry } from './retry.ts';
+import { asJsonObject } from './json.ts';
 
 export interface GitlabNote {
   readonly id: number;
@@ -235,7 +236,7 @@ function statusOf(error: unknown): number | undefined {
 function isTransient(error: unknown): boolean {
   if (error instanceof GitlabApiError) return error.transient;
   const status = statusOf(error);
-  if (status !== undefined) return status === 429 || status === 408 || status >= 500;
+  if (status !== undefined) return isTransientStatus(status);
   if (error instanceof Error && (error.name === 'GitbeakerRetryError' || error.name === 'GitbeakerTimeoutError')) return true;
   return isTransientNetworkError(error) || (error instanceof TypeError && /fetch failed/i.test(error.message));
 }
@@ -249,7 +250,7 @@ function translate(error: unknown, what: string): GitlabApiError {
 }
 
 function record(value: unknown): Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+  return asJsonObject(value) ?? {};
 }
 
 function optionalString(value: unknown): string | undefined {

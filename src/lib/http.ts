@@ -178,6 +178,11 @@ export async function getJson(get: HttpGet, url: URL, options?: HttpGetOptions):
   }
 }
 
+/** Statuses worth another attempt: a timeout, throttling, a server error. */
+export function isTransientStatus(status: number): boolean {
+  return status === 408 || status === 429 || status >= 500;
+}
+
 export function isTransientHttpError(error: unknown): boolean {
-  return error instanceof HttpStatusError && (error.status >= 500 || error.status === 429 || error.status === 408);
+  return error instanceof HttpStatusError && isTransientStatus(error.status);
 }

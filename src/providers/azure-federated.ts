@@ -16,6 +16,7 @@ import { type HttpResponse, httpRequest, parseSafeUrl } from '../lib/http.ts';
 import { isTransientNetworkError, withRetry } from '../lib/retry.ts';
 import { exportedNames } from './export-names.ts';
 import type { CredentialProvider, ExchangeInput, IssuedCredentials } from './types.ts';
+import { asJsonObject as asRecord } from '../lib/json.ts';
 
 /** The audience Entra expects in a federated assertion (the default of every federated identity credential). */
 export const AZURE_TOKEN_EXCHANGE_AUDIENCE = 'api://AzureADTokenExchange';
@@ -75,10 +76,6 @@ export function cleanDescription(text: string, assertion: string, max = 300): st
   if (assertion) line = line.split(assertion).join('[token]');
   line = line.replace(JWT_LIKE, '[token]').replace(/^AADSTS[0-9]+:\s*/, '').replace(/\s+/g, ' ').trim();
   return line.length > max ? `${line.slice(0, max - 3)}...` : line;
-}
-
-function asRecord(value: unknown): Record<string, unknown> | undefined {
-  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
 }
 
 const ID = /^[0-9A-Za-z-]{1,64}$/;

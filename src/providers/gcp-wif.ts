@@ -15,7 +15,7 @@
 import type { GcpWifTrait } from '../access-file/model.ts';
 import { OamError } from '../errors.ts';
 import { PROVIDER_DEADLINE, PROVIDER_RETRY } from '../lib/deadlines.ts';
-import { httpRequest, parseSafeUrl } from '../lib/http.ts';
+import { httpRequest, isTransientStatus, parseSafeUrl } from '../lib/http.ts';
 import { foreignLine } from '../lib/log.ts';
 import { registerSecret } from '../lib/redact.ts';
 import { DeadlineError, isTransientNetworkError, withRetry } from '../lib/retry.ts';
@@ -76,7 +76,7 @@ export function parseGoogleError(service: Service, status: number, body: Buffer)
 /** 429, 5xx, an issuer STS could not reach, and socket failures are worth another try; refusals are not. */
 export function isTransientGoogleError(error: unknown): boolean {
   if (error instanceof GoogleServiceError) {
-    return error.status === 429 || error.status === 408 || error.status >= 500 || ISSUER_UNREACHABLE.test(error.description);
+    return isTransientStatus(error.status) || ISSUER_UNREACHABLE.test(error.description);
   }
   return isTransientNetworkError(error);
 }

@@ -13,13 +13,14 @@ import type { ClientAuth, Configuration, CustomFetch, ServerMetadata, TokenEndpo
 import type { TokenExchangeTrait } from '../access-file/model.ts';
 import { OamError } from '../errors.ts';
 import { PROVIDER_DEADLINE, PROVIDER_RETRY } from '../lib/deadlines.ts';
-import { type HttpRequest, httpRequest, parseSafeUrl } from '../lib/http.ts';
+import { type HttpRequest, httpRequest, isTransientStatus, parseSafeUrl } from '../lib/http.ts';
 import { loadOpenidClient } from '../lib/lazy-module.ts';
 import { foreignLine } from '../lib/log.ts';
 import { registerSecret } from '../lib/redact.ts';
 import { isTransientNetworkError, withRetry } from '../lib/retry.ts';
 import type { GitlabClaims } from '../token/claims.ts';
 import type { CredentialProvider, ExchangeInput, IssuedCredentials } from './types.ts';
+import { asJsonObject as asRecord } from '../lib/json.ts';
 
 type OpenidClient = Awaited<ReturnType<typeof loadOpenidClient>>;
 
@@ -71,7 +72,7 @@ export class OAuthRefusal extends Error {
 
 /** 429, 408, 5xx and the "try again" codes are transient; a refusal is not. */
 export function isTransientExchangeError(error: unknown): boolean {
-  if (error instanceof OAuthRefusal) return error.status === 429 || error.status === 408 || error.status >= 500 || TRANSIENT_OAUTH_ERRORS.has(error.error);
+  if (error instanceof OAuthRefusal) return isTransientStatus(error.status) || TRANSIENT_OAUTH_ERRORS.has(error.error);
   if (error instanceof OamError) return false;
   return isTransientNetworkError(error);
 }
@@ -79,10 +80,6 @@ export function isTransientExchangeError(error: unknown): boolean {
 /** RFC 6749 section 5.2: `error` is one word of printable ASCII; anything else is not shown. */
 function errorCodeOf(value: unknown): string {
   return typeof value === 'string' && /^[\x20-\x21\x23-\x5b\x5d-\x7e]{1,64}$/.test(value) ? value : '';
-}
-
-function asRecord(value: unknown): Record<string, unknown> | undefined {
-  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
 }
 
 /** The JSON error body of a response openid-client did not read (it stops at a WWW-Authenticate challenge). */

@@ -21,6 +21,7 @@ import { httpRequest, parseSafeUrl } from '../lib/http.ts';
 import { registerSecret } from '../lib/redact.ts';
 import { isTransientNetworkError, withRetry } from '../lib/retry.ts';
 import type { CredentialProvider, ExchangeInput, IssuedCredentials } from './types.ts';
+import { isJsonObject as isRecord } from '../lib/json.ts';
 
 /**
  * The longest a Vault token may live when no credential-limits cap applies:
@@ -89,10 +90,6 @@ async function callVault(trait: VaultJwtTrait, call: VaultCall, signal: AbortSig
   if (response.status >= 200 && response.status < 300) return json;
   const errors = isRecord(json) && Array.isArray(json.errors) ? json.errors.filter((e): e is string => typeof e === 'string') : [];
   throw new VaultApiError(call.path, response.status, errors);
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 /** What oam-grant needs of a login's `auth` block. */
