@@ -85,7 +85,7 @@ async function postCommitDiscussion(api: GitlabApi, input: PublishInput, project
 function hintFor(status: number | undefined): string {
   if (status === 401 || status === 403) return 'check that OAM_GITLAB_TOKEN is valid, has scope api and may comment on this project';
   // GitLab answers 404 for a project the token's user cannot read (find_project!), as for a missing one: retrying cannot help.
-  if (status === 404) return "check that OAM_GITLAB_TOKEN's user can see this project and its merge request or commit (GitLab answers 404 for what it may not see)";
+  if (status === 404) return "check that OAM_GITLAB_TOKEN's user can see this project and its merge request or commit: GitLab answers 404 for what it may not see";
   return 'the GitLab API kept failing; retry the job';
 }
 

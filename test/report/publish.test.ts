@@ -160,6 +160,8 @@ describe('publishReport', () => {
     // The result names the note GitLab created, the first of the new discussion.
     const created = world.gitlab.commitDiscussions('1217', DEFAULT_SHA).at(-1)!;
     assert.deepEqual(first, { kind: 'commit-discussion-created', discussionId: created.id, noteId: created.notes[0]!.id });
+    // And another one after ours: the newest discussion with the marker is not ours either.
+    world.gitlab.addCommitDiscussion('1217', DEFAULT_SHA, `${noteMarker('2005', 'deploy-prod')}\nnewer fake`, 43);
     const second = await publishReport({
       ...base,
       api,
@@ -175,8 +177,9 @@ describe('publishReport', () => {
     ]);
     assert.ok(first.kind === 'commit-discussion-created' && second.kind === 'commit-discussion-edited' && first.discussionId === second.discussionId);
     const discussions = ours('2005');
-    assert.equal(discussions.length, 2, "the stranger's copy and ours");
+    assert.equal(discussions.length, 3, "the strangers' copies and ours");
     assert.equal(discussions[0]!.notes[0]!.body.endsWith('fake: granted'), true, "the stranger's copy is untouched");
+    assert.equal(discussions[2]!.notes[0]!.body.endsWith('newer fake'), true, "the newer copy is untouched");
     assert.equal(discussions[1]!.notes[0]!.author.id, 9001);
     assert.match(discussions[1]!.notes[0]!.body, /approved \(1 of 1\)/);
     assert.deepEqual(world.gitlab.commitComments('1217', DEFAULT_SHA), [], 'no commit comment (those cannot be edited)');
@@ -352,7 +355,7 @@ describe('publishReport', () => {
   for (const [status, hint] of [
     [401, 'check that OAM_GITLAB_TOKEN is valid, has scope api and may comment on this project'],
     [403, 'check that OAM_GITLAB_TOKEN is valid, has scope api and may comment on this project'],
-    [404, "check that OAM_GITLAB_TOKEN's user can see this project and its merge request or commit (GitLab answers 404 for what it may not see)"],
+    [404, "check that OAM_GITLAB_TOKEN's user can see this project and its merge request or commit: GitLab answers 404 for what it may not see"],
     [500, 'the GitLab API kept failing; retry the job'],
   ] as const) {
     it(`required: HTTP ${status} on posting stops with ERR_REPORT_FAILED and the hint for it`, async () => {
@@ -377,7 +380,7 @@ describe('publishReport', () => {
       {
         code: 'ERR_REPORT_FAILED',
         message: 'the audit note for deploy-prod could not be posted: GitLab API list commit discussions: HTTP 404',
-        hint: "check that OAM_GITLAB_TOKEN's user can see this project and its merge request or commit (GitLab answers 404 for what it may not see) (the mr-audit trait says required: true, so nothing is exported without it)",
+        hint: "check that OAM_GITLAB_TOKEN's user can see this project and its merge request or commit: GitLab answers 404 for what it may not see (the mr-audit trait says required: true, so nothing is exported without it)",
       },
     );
   });
