@@ -81,6 +81,14 @@ async function postCommitDiscussion(api: GitlabApi, input: PublishInput, project
   return { kind: 'commit-discussion-created', discussionId: created.id, noteId: created.notes[0]?.id ?? 0 };
 }
 
+/** What to do about a failed post: fix the token's access, or retry when GitLab itself failed. */
+function hintFor(status: number | undefined): string {
+  if (status === 401 || status === 403) return 'check that OAM_GITLAB_TOKEN is valid, has scope api and may comment on this project';
+  // GitLab answers 404 for a project the token's user cannot read (find_project!), as for a missing one: retrying cannot help.
+  if (status === 404) return "check that OAM_GITLAB_TOKEN's user can see this project and its merge request or commit: GitLab answers 404 for what it may not see";
+  return 'the GitLab API kept failing; retry the job';
+}
+
 function fail(input: PublishInput, why: string, hint: string, cause?: unknown): PublishResult {
   input.log.info(renderSummary(input.state));
   if (input.required) {
@@ -117,10 +125,6 @@ export async function publishReport(input: PublishInput): Promise<PublishResult>
     return fail(input, 'neither a merge request nor a commit to comment on', 'run in a merge request or branch pipeline');
   } catch (error) {
     if (!(error instanceof GitlabApiError)) throw error;
-    const hint =
-      error.status === 401 || error.status === 403
-        ? 'check that OAM_GITLAB_TOKEN is valid, has scope api and may comment on this project'
-        : 'the GitLab API kept failing; retry the job';
-    return fail(input, error.message, hint, error);
+    return fail(input, error.message, hintFor(error.status), error);
   }
 }

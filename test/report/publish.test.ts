@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createGitlabApi, type GitlabApi } from '../../src/lib/gitlab-api.ts';
+import { createGitlabApi, type GitlabApi, GitlabApiError } from '../../src/lib/gitlab-api.ts';
+import { OamError } from '../../src/errors.ts';
 import { Logger } from '../../src/lib/log.ts';
 import { mergeRequestScopeOf } from '../../src/approval/merge-requests.ts';
 import { publishReport } from '../../src/report/publish.ts';
@@ -80,7 +81,7 @@ describe('publishReport', () => {
   const base = { projectId: '1217', commitSha: DEFAULT_SHA, required: false };
 
   it('creates the note once, then edits it at each event', async () => {
-    const { log } = capture();
+    const { log, text } = capture();
     const first = await publishReport({ ...base, api, state: state({ pipelineId: '2001' }), mergeRequest: MR7, log });
     assert.equal(first.kind, 'note-created');
     const second = await publishReport({
@@ -97,6 +98,11 @@ describe('publishReport', () => {
     assert.deepEqual(second, { kind: 'note-edited', noteId: first.kind === 'note-created' ? first.noteId : -1 });
     const notes = world.gitlab.notes('1217', 7).filter((n) => n.body.startsWith(noteMarker('2001', 'deploy-prod')));
     assert.equal(notes.length, 1);
+    // The job log says which happened, so a reader knows to look for an edited note rather than a new one.
+    assert.deepEqual(text().split('\n').filter((l) => l.includes('audit note')), [
+      'created the audit note on merge request !7',
+      'updated the audit note on merge request !7',
+    ]);
     assert.match(notes[0]!.body, /approved \(1 of 1\), waiting for the grant job/);
     assert.match(notes[0]!.body, /\| alice \| listed in approvers\.users \| OPS\\-1 \| job 900 \| 2026-01-01 10:05:00 UTC \| 5m \|/);
   });
@@ -151,7 +157,11 @@ describe('publishReport', () => {
     world.gitlab.addCommitDiscussion('1217', DEFAULT_SHA, `${noteMarker('2005', 'deploy-prod')}\nfake: granted`, 42);
     const first = await publishReport({ ...base, api, state: state({ pipelineId: '2005' }), mergeRequest: undefined, log });
     assert.equal(first.kind, 'commit-discussion-created');
-    assert.match(text(), /created the audit note on commit 4b825dc642cb/);
+    // The result names the note GitLab created, the first of the new discussion.
+    const created = world.gitlab.commitDiscussions('1217', DEFAULT_SHA).at(-1)!;
+    assert.deepEqual(first, { kind: 'commit-discussion-created', discussionId: created.id, noteId: created.notes[0]!.id });
+    // And another one after ours: the newest discussion with the marker is not ours either.
+    world.gitlab.addCommitDiscussion('1217', DEFAULT_SHA, `${noteMarker('2005', 'deploy-prod')}\nnewer fake`, 43);
     const second = await publishReport({
       ...base,
       api,
@@ -160,10 +170,16 @@ describe('publishReport', () => {
       log,
     });
     assert.equal(second.kind, 'commit-discussion-edited');
+    // The short sha, as GitLab shows commits.
+    assert.deepEqual(text().split('\n').filter((l) => l.includes('audit note')), [
+      'no merge request in this pipeline: created the audit note on commit 4b825dc642cb',
+      'no merge request in this pipeline: updated the audit note on commit 4b825dc642cb',
+    ]);
     assert.ok(first.kind === 'commit-discussion-created' && second.kind === 'commit-discussion-edited' && first.discussionId === second.discussionId);
     const discussions = ours('2005');
-    assert.equal(discussions.length, 2, "the stranger's copy and ours");
+    assert.equal(discussions.length, 3, "the strangers' copies and ours");
     assert.equal(discussions[0]!.notes[0]!.body.endsWith('fake: granted'), true, "the stranger's copy is untouched");
+    assert.equal(discussions[2]!.notes[0]!.body.endsWith('newer fake'), true, "the newer copy is untouched");
     assert.equal(discussions[1]!.notes[0]!.author.id, 9001);
     assert.match(discussions[1]!.notes[0]!.body, /approved \(1 of 1\)/);
     assert.deepEqual(world.gitlab.commitComments('1217', DEFAULT_SHA), [], 'no commit comment (those cannot be edited)');
@@ -275,6 +291,133 @@ describe('publishReport', () => {
     await assert.rejects(publishReport({ ...base, required: true, api: undefined, state: state(), mergeRequest: MR7, log }), {
       code: 'ERR_REPORT_FAILED',
       message: 'the audit note for deploy-prod could not be posted: no OAM_GITLAB_TOKEN',
+    });
+  });
+
+  it('writes the note again, once, when it was deleted between the look-up and the edit', async () => {
+    const { log } = capture();
+    const first = await publishReport({ ...base, api, state: state({ pipelineId: '2014' }), mergeRequest: MR7, log });
+    assert.equal(first.kind, 'note-created');
+    const firstId = first.kind === 'note-created' ? first.noteId : -1;
+    // Someone deletes the note right after the bot listed the notes: the edit answers GitLab's own 404.
+    const racing: GitlabApi = {
+      ...api,
+      async listMergeRequestNotes(projectId, iid) {
+        const notes = await api.listMergeRequestNotes(projectId, iid);
+        const deleted = await fetch(`${world.gitlab.url}/api/v4/projects/1217/merge_requests/7/notes/${firstId}`, { method: 'DELETE', headers: { 'private-token': API_TOKEN } });
+        assert.equal(deleted.status, 204);
+        return notes;
+      },
+    };
+    const before = world.gitlab.calls.length;
+    const again = await publishReport({ ...base, api: racing, state: state({ pipelineId: '2014', outcome: { kind: 'approved' } }), mergeRequest: MR7, log });
+    assert.equal(again.kind, 'note-created');
+    const writes = world.gitlab.calls.slice(before).filter((c) => c.method === 'PUT' || c.method === 'POST');
+    assert.deepEqual(writes.map((c) => `${c.method} ${c.status}`), ['PUT 404', 'POST 201']);
+    const ours = world.gitlab.notes('1217', 7).filter((n) => n.body.startsWith(noteMarker('2014', 'deploy-prod')));
+    assert.equal(ours.length, 1);
+    assert.match(ours[0]!.body, /approved/);
+  });
+
+  it('writes the commit discussion again, once, when its note is gone at the edit', async () => {
+    const { log } = capture();
+    const first = await publishReport({ ...base, api, state: state({ pipelineId: '2015' }), mergeRequest: undefined, log });
+    assert.equal(first.kind, 'commit-discussion-created');
+    // GitLab answers 404 Not found for a note that no longer exists (the emulator has no DELETE for discussion notes).
+    world.gitlab.injectFaults({ status: 404, match: { method: 'PUT', pathIncludes: '/discussions/' } });
+    const before = world.gitlab.calls.length;
+    const again = await publishReport({ ...base, api, state: state({ pipelineId: '2015', outcome: { kind: 'approved' } }), mergeRequest: undefined, log });
+    assert.equal(again.kind, 'commit-discussion-created');
+    const writes = world.gitlab.calls.slice(before).filter((c) => c.method === 'PUT' || c.method === 'POST');
+    assert.deepEqual(writes.map((c) => `${c.method} ${c.status}`), ['PUT 404', 'POST 201']);
+  });
+
+  // An edit that fails for any other reason must not turn into a second note: the reader would see two verdicts.
+  for (const where of ['merge request', 'commit'] as const) {
+    it(`never posts a second note when editing the ${where} note keeps failing`, async () => {
+      const { log, text } = capture();
+      const pipelineId = where === 'merge request' ? '2016' : '2017';
+      const mergeRequest = where === 'merge request' ? MR7 : undefined;
+      const first = await publishReport({ ...base, api, state: state({ pipelineId }), mergeRequest, log });
+      assert.match(first.kind, /created$/);
+      world.gitlab.injectFaults({ status: 500, times: 4, match: { method: 'PUT' } });
+      const before = world.gitlab.calls.length;
+      const again = await publishReport({ ...base, api, state: state({ pipelineId, outcome: { kind: 'approved' } }), mergeRequest, log });
+      const what = where === 'merge request' ? 'edit merge request note' : 'edit commit discussion note';
+      assert.deepEqual(again, { kind: 'logged', why: `GitLab API ${what}: HTTP 500` });
+      const writes = world.gitlab.calls.slice(before).filter((c) => c.method === 'PUT' || c.method === 'POST');
+      assert.deepEqual(writes.map((c) => `${c.method} ${c.status}`), ['PUT 500', 'PUT 500', 'PUT 500', 'PUT 500']);
+      assert.match(text(), /warning: audit note not posted/);
+    });
+  }
+
+  // The hint tells a refused token or one that cannot see the project (fix the token) from an outage (retry); the cause keeps the API error for --debug.
+  for (const [status, hint] of [
+    [401, 'check that OAM_GITLAB_TOKEN is valid, has scope api and may comment on this project'],
+    [403, 'check that OAM_GITLAB_TOKEN is valid, has scope api and may comment on this project'],
+    [404, "check that OAM_GITLAB_TOKEN's user can see this project and its merge request or commit: GitLab answers 404 for what it may not see"],
+    [500, 'the GitLab API kept failing; retry the job'],
+  ] as const) {
+    it(`required: HTTP ${status} on posting stops with ERR_REPORT_FAILED and the hint for it`, async () => {
+      const { log } = capture();
+      world.gitlab.injectFaults({ status, times: status === 500 ? 4 : 1, match: { method: 'POST', pathIncludes: '/notes' } });
+      const error = await publishReport({ ...base, required: true, api, state: state({ pipelineId: `203${status}` }), mergeRequest: MR7, log }).then(
+        () => assert.fail('resolved'),
+        (e: unknown) => e,
+      );
+      assert.ok(error instanceof OamError);
+      assert.equal(error.code, 'ERR_REPORT_FAILED');
+      assert.equal(error.message, `the audit note for deploy-prod could not be posted: GitLab API create merge request note: HTTP ${status}`);
+      assert.equal(error.hint, `${hint} (the mr-audit trait says required: true, so nothing is exported without it)`);
+      assert.ok(error.cause instanceof GitlabApiError && error.cause.status === status);
+    });
+  }
+
+  it("required: a commit GitLab does not know in the project (its own 404) asks to check the token's access, not to retry", async () => {
+    const { log } = capture();
+    await assert.rejects(
+      publishReport({ ...base, required: true, commitSha: 'f'.repeat(40), api, state: state({ pipelineId: '2042' }), mergeRequest: undefined, log }),
+      {
+        code: 'ERR_REPORT_FAILED',
+        message: 'the audit note for deploy-prod could not be posted: GitLab API list commit discussions: HTTP 404',
+        hint: "check that OAM_GITLAB_TOKEN's user can see this project and its merge request or commit: GitLab answers 404 for what it may not see (the mr-audit trait says required: true, so nothing is exported without it)",
+      },
+    );
+  });
+
+  // Nothing to post to: no API call, the summary in the log, and `required` makes it an error that says what is missing.
+  for (const { name, projectId, commitSha, why, hint } of [
+    { name: 'no project id', projectId: undefined, commitSha: DEFAULT_SHA, why: 'CI_PROJECT_ID is unset', hint: 'run inside a GitLab job' },
+    { name: 'no commit', projectId: '1217', commitSha: undefined, why: 'neither a merge request nor a commit to comment on', hint: 'run in a merge request or branch pipeline' },
+  ]) {
+    it(`without a merge request and with ${name}: logs the summary; required makes it an error`, async () => {
+      const { log, text } = capture();
+      const before = world.gitlab.calls.length;
+      const input = { api, state: state({ pipelineId: '2040' }), projectId, commitSha, mergeRequest: undefined, log };
+      assert.deepEqual(await publishReport({ ...input, required: false }), { kind: 'logged', why });
+      assert.match(text(), /oam-grant deploy-prod, pipeline 2040: requested/);
+      await assert.rejects(publishReport({ ...input, required: true }), (error: unknown) => {
+        assert.ok(error instanceof OamError);
+        assert.equal(error.code, 'ERR_REPORT_FAILED');
+        assert.equal(error.message, `the audit note for deploy-prod could not be posted: ${why}`);
+        assert.equal(error.hint, `${hint} (the mr-audit trait says required: true, so nothing is exported without it)`);
+        return true;
+      });
+      assert.equal(world.gitlab.calls.length, before, 'no API call');
+    });
+  }
+
+  it('lets a defect surface instead of reporting it as an API failure', async () => {
+    const { log } = capture();
+    const broken: GitlabApi = {
+      ...api,
+      listMergeRequestNotes: async () => {
+        throw new TypeError('notes is not iterable');
+      },
+    };
+    await assert.rejects(publishReport({ ...base, api: broken, state: state({ pipelineId: '2041' }), mergeRequest: MR7, log }), {
+      name: 'TypeError',
+      message: 'notes is not iterable',
     });
   });
 });
