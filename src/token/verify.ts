@@ -51,10 +51,6 @@ export class IssuerTokenVerifier implements TokenVerifier {
     this.#sleep = options.sleep;
   }
 
-  get issuer(): string {
-    return this.#issuer;
-  }
-
   /**
    * Starts discovery and the JWKS fetch without waiting, so the network round
    * trips overlap with reading the access file. A failure surfaces at `verify`.
@@ -67,9 +63,11 @@ export class IssuerTokenVerifier implements TokenVerifier {
   #loadKeys(): Promise<JWTVerifyGetKey> {
     this.#discovery ??= discoverIssuer(this.#issuer, this.#get, this.#sleep ? { sleep: this.#sleep } : {});
     const keys = this.#discovery.then(async (discovery) => createLocalJWKSet((await discovery.fetchKeys()) as Parameters<typeof createLocalJWKSet>[0]));
-    // A failed fetch must not poison the cache for the next token.
+    // A failed discovery or key fetch must not poison the cache: the next token starts over from discovery.
     keys.catch(() => {
-      if (this.#keys === keys) this.#keys = undefined;
+      if (this.#keys !== keys) return;
+      this.#keys = undefined;
+      this.#discovery = undefined;
     });
     return keys;
   }
@@ -171,8 +169,9 @@ export class IssuerTokenVerifier implements TokenVerifier {
           cause: error,
         });
       }
-      if (error.claim === 'nbf' || error.claim === 'iat') {
-        return new OamError('ERR_TOKEN_EXPIRED', `${source}: the token is not valid yet (${error.claim} is in the future)`, {
+      // iat is checked before jose sees the token (verify), so only nbf can be in the future here; an nbf that is not a number is malformed.
+      if (error.claim === 'nbf' && error.reason === 'check_failed') {
+        return new OamError('ERR_TOKEN_EXPIRED', `${source}: the token is not valid yet (nbf is in the future)`, {
           hint: "check the runner's clock",
           cause: error,
         });
@@ -183,7 +182,6 @@ export class IssuerTokenVerifier implements TokenVerifier {
       return invalid(source, `the issuer publishes no key with kid ${JSON.stringify(kid)}`, error);
     }
     if (error instanceof errors.JWSSignatureVerificationFailed) return invalid(source, 'the signature does not verify', error);
-    if (error instanceof errors.JOSEAlgNotAllowed) return invalid(source, 'unexpected algorithm', error);
     if (error instanceof errors.JOSEError) return invalid(source, `cannot verify the token (${error.code})`, error);
     return invalid(source, error instanceof Error ? error.message : 'cannot verify the token', error);
   }
