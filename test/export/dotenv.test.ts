@@ -58,6 +58,10 @@ describe('renderDotenv', () => {
 });
 
 describe('checkDotenvNames', () => {
+  it('names the dotenv file by default', () => {
+    assert.throws(() => checkDotenvNames(['A', 'A']), { code: 'ERR_EXPORT_FAILED', message: 'the dotenv file: A would be written twice' });
+  });
+
   it('passes names the dotenv file can hold', () => {
     checkDotenvNames(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'OAM_GRANT_EXPIRES_AT']);
   });

@@ -5,7 +5,7 @@
  * ours; SIGINT and SIGTERM sent to oam-grant reach it.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, fstatSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -75,6 +75,20 @@ describe('runWithCredentials: the child environment', () => {
   }
 });
 
+describe('runWithCredentials: the terminal', () => {
+  it("gives the child our stdin, stdout and stderr (its output is the job log's)", async () => {
+    const out = join(temp(), 'fds.json');
+    const identity = "(fd) => { const s = require('node:fs').fstatSync(fd); return s.dev + ':' + s.ino; }";
+    const script = `require('node:fs').writeFileSync(process.argv[1], JSON.stringify([0, 1, 2].map(${identity})))`;
+    assert.equal(await runWithCredentials([node, '-e', script, out], [], {}, []), 0);
+    const ours = [0, 1, 2].map((fd) => {
+      const s = fstatSync(fd);
+      return `${s.dev}:${s.ino}`;
+    });
+    assert.deepEqual(JSON.parse(readFileSync(out, 'utf8')), ours);
+  });
+});
+
 describe('runWithCredentials: the status', () => {
   const statuses: [string, string, number][] = [
     ['exit 0', 'process.exit(0)', 0],
@@ -92,7 +106,7 @@ describe('runWithCredentials: the status', () => {
   }
 
   it('refuses an empty command (ERR_USAGE)', async () => {
-    await assert.rejects(runWithCredentials([], [], {}, []), { code: 'ERR_USAGE', message: 'exec needs a command after --' });
+    await assert.rejects(runWithCredentials([], [], {}, []), { code: 'ERR_USAGE', message: 'exec needs a command after --', hint: /oam-grant exec --component C -- / });
   });
 
   it('refuses a command that cannot start (ERR_USAGE), and stops forwarding signals', async () => {

@@ -83,6 +83,11 @@ describe('trustScopeOf', () => {
     assert.match(scope.warnings[0] ?? '', /Protected tags, Allowed to create/);
   });
 
+  it('says that "**" admits every branch and tag when tags are named', () => {
+    const scope = scopeOf({ policies: [conditions({ refTypes: ['branch', 'tag'], refs: ['**'] })], projectPath: 'acme/payments' });
+    assert.deepEqual(scope.notes, ['refs includes "**": any branch or tag of the project is admitted; pin protected refs here']);
+  });
+
   const refused: [string, Build, string, RegExp][] = [
     ['no project path at all', { policies: [conditions({ refTypes: ['branch'], refs: ['main'] })] }, 'no project path for the trust configuration of deploy-prod', /projectPaths/],
     ['projectPaths that have nothing in common', { policies: [conditions({ projectPaths: ['acme/a'], refs: ['main'] }), conditions({ projectPaths: ['acme/b'] })], projectPath: 'acme/a' }, 'no project path for the trust configuration of deploy-prod', /projectPaths/],
