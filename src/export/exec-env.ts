@@ -3,10 +3,14 @@
  * is written to disk; the child's exit status becomes ours.
  */
 import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
 import { OamError } from '../errors.ts';
 
-/** Conventional shell status for a child killed by a signal. */
-const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 };
+/** The shell's status for a child killed by a signal: 128 + its number (143 for SIGTERM, 139 for SIGSEGV). */
+function statusOfSignal(signal: NodeJS.Signals | null): number {
+  // Node reports a code or a signal, never neither; were it to, 1 keeps the failure a failure.
+  return signal === null ? 1 : 128 + constants.signals[signal];
+}
 
 /**
  * GitLab's predefined variables that are, or embed, the job token (the
@@ -48,7 +52,7 @@ export async function runWithCredentials(
       child.on('error', (error: NodeJS.ErrnoException) =>
         reject(new OamError('ERR_USAGE', `cannot start ${JSON.stringify(program)}: ${error.code ?? error.message}`, { hint: 'check the command after --' })),
       );
-      child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? (SIGNAL_NUMBERS[signal] ?? 1) : 1)));
+      child.on('exit', (code, signal) => resolve(code ?? statusOfSignal(signal)));
     });
   } finally {
     process.off('SIGINT', forward).off('SIGTERM', forward);

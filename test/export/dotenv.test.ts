@@ -4,10 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { OamError } from '../../src/errors.ts';
-import { DOTENV_MAX_BYTES, prefixVariables, renderDotenv, writeDotenvFile } from '../../src/export/dotenv.ts';
-
-const refusesExport = (fn: () => unknown, message: RegExp) =>
-  assert.throws(fn, (error: unknown) => error instanceof OamError && error.code === 'ERR_EXPORT_FAILED' && message.test(error.message));
+import { checkDotenvNames, DOTENV_MAX_BYTES, DOTENV_MAX_VARIABLES, prefixVariables, renderDotenv, writeDotenvFile } from '../../src/export/dotenv.ts';
 
 describe('renderDotenv', () => {
   it('writes KEY=value lines only, newline-terminated, values with = kept whole', () => {
@@ -18,19 +15,35 @@ describe('renderDotenv', () => {
     assert.deepEqual(prefixVariables([['AWS_REGION', 'eu-west-1']], 'PROD_'), [['PROD_AWS_REGION', 'eu-west-1']]);
   });
 
-  const refused: [string, [string, string][], RegExp][] = [
-    ['a key with a dash', [['BAD-KEY', 'v']], /"BAD-KEY" is not a valid variable name/],
-    ['a duplicate key', [['A', '1'], ['A', '2']], /A would be written twice/],
-    ['a multi-line value', [['A', 'a\nb']], /value of A cannot be written/],
-    ['a value with surrounding spaces (GitLab trims)', [['A', ' a']], /value of A/],
-    ['a value with $ (GitLab expands it later)', [['A', 'a$b']], /value of A/],
-    ['an empty value', [['A', '']], /value of A/],
-    ['more variables than GitLab accepts', Array.from({ length: 21 }, (_, i): [string, string] => [`K${i}`, 'v']), /21 variables exceed/],
-    ['more than 5 KB', [['A', 'x'.repeat(DOTENV_MAX_BYTES)]], /bytes exceed GitLab's dotenv limit of 5120/],
+  const many = (n: number) => Array.from({ length: n }, (_, i): [string, string] => [`K${i}`, 'v']);
+  // Every refusal names the file and the key (never the value), and says what to do.
+  const refused: [string, [string, string][], string, RegExp][] = [
+    ['a key with a dash', [['BAD-KEY', 'v']], 'the dotenv file: "BAD-KEY" is not a valid variable name ([A-Za-z0-9_])', /exportPrefix/],
+    ['an empty key', [['', 'v']], 'the dotenv file: "" is not a valid variable name ([A-Za-z0-9_])', /exportPrefix/],
+    ['a duplicate key', [['A', '1'], ['A', '2']], 'the dotenv file: A would be written twice', /distinct exportPrefix/],
+    ['a multi-line value', [['A', 'a\nb']], 'the dotenv file: the value of A cannot be written as a dotenv value', /report it/],
+    ['a value with a carriage return', [['A', 'a\rb']], 'the dotenv file: the value of A cannot be written as a dotenv value', /report it/],
+    ['a value with a NUL', [['A', 'a\0b']], 'the dotenv file: the value of A cannot be written as a dotenv value', /report it/],
+    ['a value with surrounding spaces (GitLab trims)', [['A', ' a']], 'the dotenv file: the value of A cannot be written as a dotenv value', /report it/],
+    ['a value with $ (GitLab expands it later)', [['A', 'a$b']], 'the dotenv file: the value of A cannot be written as a dotenv value', /report it/],
+    ['an empty value', [['A', '']], 'the dotenv file: the value of A cannot be written as a dotenv value', /report it/],
+    ['more variables than GitLab accepts', many(DOTENV_MAX_VARIABLES + 1), "the dotenv file: 21 variables exceed GitLab's default limit of 20", /fewer variables/],
+    ['one byte more than 5 KB', [['A', 'x'.repeat(DOTENV_MAX_BYTES - 2)]], "the dotenv file: 5121 bytes exceed GitLab's dotenv limit of 5120", /split the grant/],
   ];
-  for (const [name, vars, message] of refused) {
-    it(`refuses ${name}`, () => refusesExport(() => renderDotenv(vars), message));
+  for (const [name, vars, message, hint] of refused) {
+    it(`refuses ${name}`, () => assert.throws(() => renderDotenv(vars), { code: 'ERR_EXPORT_FAILED', message, hint }));
   }
+
+  it('accepts exactly GitLab\'s limits: 20 variables, 5120 bytes', () => {
+    assert.equal(renderDotenv(many(DOTENV_MAX_VARIABLES)).split('\n').length, DOTENV_MAX_VARIABLES + 1);
+    assert.equal(Buffer.byteLength(renderDotenv([['A', 'x'.repeat(DOTENV_MAX_BYTES - 3)]])), DOTENV_MAX_BYTES);
+    // Bytes, not characters: each é is two.
+    assert.throws(() => renderDotenv([['A', 'é'.repeat(3000)]]), { code: 'ERR_EXPORT_FAILED', message: "the dotenv file: 6003 bytes exceed GitLab's dotenv limit of 5120" });
+  });
+
+  it('names the file it renders', () => {
+    assert.throws(() => renderDotenv([['A', '']], 'oam-grant.env'), { message: 'oam-grant.env: the value of A cannot be written as a dotenv value' });
+  });
 
   it('never puts a value in an error message', () => {
     const secret = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
@@ -42,6 +55,25 @@ describe('renderDotenv', () => {
       assert.ok(!error.message.includes(secret));
     }
   });
+});
+
+describe('checkDotenvNames', () => {
+  it('names the dotenv file by default', () => {
+    assert.throws(() => checkDotenvNames(['A', 'A']), { code: 'ERR_EXPORT_FAILED', message: 'the dotenv file: A would be written twice' });
+  });
+
+  it('passes names the dotenv file can hold', () => {
+    checkDotenvNames(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'OAM_GRANT_EXPIRES_AT']);
+  });
+
+  const refused: [string, string[], string][] = [
+    ['an invalid name', ['PROD-AWS_REGION'], 'oam-grant.env: "PROD-AWS_REGION" is not a valid variable name ([A-Za-z0-9_])'],
+    ['a name twice', ['AWS_REGION', 'AWS_REGION'], 'oam-grant.env: AWS_REGION would be written twice'],
+    ['too many names', Array.from({ length: 21 }, (_, i) => `K${i}`), "oam-grant.env: 21 variables exceed GitLab's default limit of 20"],
+  ];
+  for (const [name, names, message] of refused) {
+    it(`refuses ${name} before any credential exists`, () => assert.throws(() => checkDotenvNames(names, 'oam-grant.env'), { code: 'ERR_EXPORT_FAILED', message }));
+  }
 });
 
 describe('writeDotenvFile', () => {
@@ -72,6 +104,14 @@ describe('writeDotenvFile', () => {
     symlinkSync(target, join(d, 'link.env'));
     await assert.rejects(writeDotenvFile(join(d, 'link.env'), 'A=1\n', d), (error: unknown) => error instanceof OamError && error.code === 'ERR_EXPORT_FAILED' && /symbolic link/.test(error.message));
     assert.equal(readFileSync(target, 'utf8'), 'untouched');
+  });
+
+  it('reports a write that fails as ERR_EXPORT_FAILED, and leaves nothing behind', async () => {
+    const d = dir();
+    // The name itself fits, the temporary file's (name + 18 characters) does not.
+    const path = join(d, 'a'.repeat(240));
+    await assert.rejects(writeDotenvFile(path, 'A=1\n', d), { code: 'ERR_EXPORT_FAILED', message: `${path}: cannot write (ENAMETOOLONG)`, hint: /check that the job can write/ });
+    assert.deepEqual(readdirSync(d), []);
   });
 
   it('reports a missing folder as ERR_EXPORT_FAILED', async () => {
