@@ -40,8 +40,11 @@ export async function runWithCredentials(
   for (const [key, value] of Object.entries(baseEnv)) if (value !== undefined) env[key] = value;
   // The child gets cloud credentials, not the tokens that minted them or that reach the GitLab API.
   for (const name of [...tokenVariables, 'OAM_GITLAB_TOKEN', ...JOB_TOKEN_VARIABLES]) delete env[name];
-  // Whatever else quotes the job token or the API token (a clone URL in a custom variable, say) goes too.
-  const secrets = [baseEnv.CI_JOB_TOKEN, baseEnv.OAM_GITLAB_TOKEN].filter((v): v is string => v !== undefined && v.trim().length >= 8);
+  // Whatever else quotes the job token, the API token or an ID token (a clone URL in a custom variable,
+  // `TF_VAR_jwt: $OAM_ID_TOKEN`) goes too; what the child is meant to get is set below, after this.
+  const secrets = [baseEnv.CI_JOB_TOKEN, baseEnv.OAM_GITLAB_TOKEN, ...tokenVariables.map((name) => baseEnv[name])].filter(
+    (v): v is string => v !== undefined && v.trim().length >= 8,
+  );
   for (const [key, value] of Object.entries(env)) if (secrets.some((secret) => value.includes(secret))) delete env[key];
   for (const [key, value] of variables) env[key] = value;
   const child = spawn(program, args, { stdio: 'inherit', env });

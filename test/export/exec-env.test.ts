@@ -46,6 +46,9 @@ describe('runWithCredentials: the child environment', () => {
         // Anything else quoting the job token or the API token: removed by value.
         MY_CLONE_URL: `https://gitlab-ci-token:${JOB_TOKEN}@gitlab.example.com/acme/payments.git`,
         MY_API_HEADER: `PRIVATE-TOKEN: ${API_TOKEN}`,
+        // A custom variable copying an ID token (`TF_VAR_jwt: $GITLAB_OIDC_TOKEN`): removed by value too.
+        TF_VAR_jwt: 'eyJ.grant.token',
+        EVIDENCE_COPY: 'Bearer eyJ.evidence.token',
       },
       [['AWS_ACCESS_KEY_ID', 'ASIAEXAMPLE'], ['AWS_SECRET_ACCESS_KEY', 'secret/key+1'], ['AZURE_FEDERATED_TOKEN', 'eyJ.azure.token']],
       ['GITLAB_OIDC_TOKEN', 'OAM_EVIDENCE_TOKEN'],
