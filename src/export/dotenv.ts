@@ -6,8 +6,8 @@
  */
 import { constants } from 'node:fs';
 import { access, lstat } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { writeFileAtomic } from '../lib/atomic-file.ts';
+import { basename, dirname } from 'node:path';
+import { TEMP_NAME_EXTRA_BYTES, writeFileAtomic } from '../lib/atomic-file.ts';
 import { checkDirectories, describeFileKind, locateInWorkspace, UnsafeFileError } from '../lib/workspace-path.ts';
 import { OamError } from '../errors.ts';
 
@@ -95,6 +95,9 @@ async function checkDotenvPath(path: string, root: string): Promise<string> {
   return located.absolute;
 }
 
+/** The longest file name Linux file systems (ext4, xfs, overlayfs) take. */
+const NAME_MAX_BYTES = 255;
+
 function reasonForLink(reason: string): string {
   return reason === 'is a symbolic link' ? 'is a symbolic link; refusing to write credentials through it' : reason;
 }
@@ -106,6 +109,10 @@ function reasonForLink(reason: string): string {
  */
 export async function checkDotenvTarget(path: string, root: string = process.cwd()): Promise<void> {
   const absolute = await checkDotenvPath(path, root);
+  // The atomic write's temporary file has a longer name: past the file system's 255 bytes it could not be created.
+  if (Buffer.byteLength(basename(absolute)) + TEMP_NAME_EXTRA_BYTES > NAME_MAX_BYTES) {
+    throw exportError(`${path}: the file name is too long (at most ${NAME_MAX_BYTES - TEMP_NAME_EXTRA_BYTES} bytes, for the temporary file written first)`, 'choose a shorter --dotenv name');
+  }
   try {
     await access(dirname(absolute), constants.W_OK);
   } catch (error) {

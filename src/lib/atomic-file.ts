@@ -11,6 +11,9 @@ import { constants } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
+/** `.<name>.<12 hex digits>.tmp`: the temporary file's name is this many bytes longer than the target's. */
+export const TEMP_NAME_EXTRA_BYTES = 18;
+
 export async function writeFileAtomic(path: string, text: string, options: { mode: number; durable: boolean }): Promise<void> {
   const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   let handle: Awaited<ReturnType<typeof open>> | undefined;

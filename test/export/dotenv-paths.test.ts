@@ -58,6 +58,18 @@ describe('dotenv path rules', () => {
     await assert.rejects(checkDotenvTarget('ro/oam-grant.env', root), { code: 'ERR_EXPORT_FAILED', message: 'ro: cannot write there (EACCES)', hint: /check the path given with --dotenv/ });
   });
 
+  it('refuses, before the exchange, a name whose temporary file could not be created; takes the longest one that can', async () => {
+    const { root } = world();
+    const longest = 'a'.repeat(255 - 18);
+    await checkDotenvTarget(longest, root);
+    await writeDotenvFile(longest, 'A=1\n', root);
+    await assert.rejects(checkDotenvTarget(`${longest}b`, root), {
+      code: 'ERR_EXPORT_FAILED',
+      message: `${longest}b: the file name is too long (at most 237 bytes, for the temporary file written first)`,
+      hint: 'choose a shorter --dotenv name',
+    });
+  });
+
   it('writes a relative path, an absolute one inside the workspace, and one in a real sub-folder', async () => {
     const { root } = world();
     mkdirSync(join(root, 'out'));
