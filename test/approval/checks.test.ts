@@ -428,6 +428,12 @@ describe('isPrivateCommitEmailOf', () => {
     it(`${email}: ${expected}`, () => assert.equal(isPrivateCommitEmailOf(email, who), expected));
   }
   it('needs an issuer that is a URL', () => assert.equal(isPrivateCommitEmailOf('42-dev@users.noreply.gitlab.example.com', claims({ iss: 'gitlab.example.com', user_id: '42' })), false));
+  it('without a user_id, no address matches, not even one without an id', () => {
+    const anonymous = claims({ iss: 'https://gitlab.example.com', user_id: undefined });
+    for (const email of ['42-dev@users.noreply.gitlab.example.com', 'dev@users.noreply.gitlab.example.com', '-dev@users.noreply.gitlab.example.com']) {
+      assert.equal(isPrivateCommitEmailOf(email, anonymous), false, email);
+    }
+  });
   it('needs a user_id', () => assert.equal(isPrivateCommitEmailOf('42-dev@users.noreply.gitlab.example.com', claims({ iss: 'https://gitlab.example.com', user_id: undefined })), false));
 });
 

@@ -461,6 +461,9 @@ describe('approval look-ups: failing closed at each step, asking once, reading o
   it('a pipeline with no MR variables has no MR of its own to take comments from', () => {
     const lookups = createApprovalLookups({ api, scope: mergeRequestScopeOf({}, own(LONE_SHA)) });
     assert.equal(lookups.isOfThisChange({ kind: 'merge-request', projectId: '1217', iid: '7' }), false);
+    const inMr = createApprovalLookups({ api, scope: mr7() });
+    assert.equal(inMr.isOfThisChange({ kind: 'merge-request', projectId: '1217', iid: '7' }), true);
+    assert.equal(inMr.isOfThisChange({ kind: 'merge-request', projectId: '5555', iid: '7' }), false, 'the same iid in another project');
   });
 
   it('commentPlaceOf: the note target, else the signed commit, else nowhere', () => {
