@@ -427,7 +427,12 @@ describe('isPrivateCommitEmailOf', () => {
   for (const [email, expected] of cases) {
     it(`${email}: ${expected}`, () => assert.equal(isPrivateCommitEmailOf(email, who), expected));
   }
-  it('needs an issuer that is a URL', () => assert.equal(isPrivateCommitEmailOf('42-dev@users.noreply.gitlab.example.com', claims({ iss: 'gitlab.example.com', user_id: '42' })), false));
+  it('needs an issuer that is a URL: then no address matches', () => {
+    const noUrl = claims({ iss: 'gitlab.example.com', user_id: '42' });
+    for (const email of ['42-dev@users.noreply.gitlab.example.com', '42-dev@users.noreply.undefined', '42-dev@users.noreply.']) {
+      assert.equal(isPrivateCommitEmailOf(email, noUrl), false, email);
+    }
+  });
   it('without a user_id, no address matches, not even one without an id', () => {
     const anonymous = claims({ iss: 'https://gitlab.example.com', user_id: undefined });
     for (const email of ['42-dev@users.noreply.gitlab.example.com', 'dev@users.noreply.gitlab.example.com', '-dev@users.noreply.gitlab.example.com']) {

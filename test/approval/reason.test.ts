@@ -232,8 +232,17 @@ describe('findApproverReason: where, when, who, and the hints', () => {
 
   it('an optional reason without user_id: reads no comments, and goes on without a reason', async () => {
     const l = lookups({ comments: [note(5, 'oam-grant approve deploy-prod: OPS-5')] });
-    assert.deepEqual(await findWith(step(), l, undefined, { user_id: undefined, iat: APPROVAL_IAT }), { reason: '', source: { kind: 'none' } });
+    const warnings: string[] = [];
+    assert.deepEqual(await findWith(step(), l, undefined, { user_id: undefined, iat: APPROVAL_IAT }, (m) => warnings.push(m)), { reason: '', source: { kind: 'none' } });
     assert.deepEqual(l.asked, []);
+    assert.deepEqual(warnings, []);
+  });
+
+  it('an optional reason with readable comments and none of the approver: no reason, and no warning', async () => {
+    const warnings: string[] = [];
+    const others = lookups({ comments: [note(5, 'oam-grant approve deploy-prod: OPS-5', { authorId: '42', authorUsername: 'dev' })] });
+    assert.deepEqual(await findWith(step(), others, undefined, ALICE, (m) => warnings.push(m)), { reason: '', source: { kind: 'none' } });
+    assert.deepEqual(warnings, []);
   });
 
   it('hints at the fix for a required reason that cannot be found', async () => {
