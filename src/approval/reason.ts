@@ -74,15 +74,14 @@ function commentHint(step: ApprovalStep, place: CommentPlace | undefined): strin
 const REASON_API_HINT =
   "set OAM_GITLAB_TOKEN (a project or group access token with scope api, Reporter or higher) so oam-grant can read the approver's comment";
 
-type Window = 'inside' | 'before-request' | 'after-approval' | 'undated';
-
-/** Whether a note was written after the request and not after the approval (plus the skew). */
-function windowOf(createdAt: string, requestIat: number, approvalIat: number): Window {
+/**
+ * Whether a note was written after the request and not after the approval
+ * (plus the skew). An undated note is not: Date.parse gives NaN, and NaN is
+ * neither after nor before anything.
+ */
+function writtenInWindow(createdAt: string, requestIat: number, approvalIat: number): boolean {
   const at = Date.parse(createdAt);
-  if (!Number.isFinite(at)) return 'undated';
-  if (at < requestIat * 1000) return 'before-request';
-  if (at > (approvalIat + COMMENT_SKEW_SECONDS) * 1000) return 'after-approval';
-  return 'inside';
+  return at >= requestIat * 1000 && at <= (approvalIat + COMMENT_SKEW_SECONDS) * 1000;
 }
 
 function newest(a: GitlabComment, b: GitlabComment): GitlabComment {
@@ -111,7 +110,7 @@ function findComment(
   for (const note of comments) {
     if (note.system || note.authorId !== authorId) continue;
     if (reasonInComment(note.body, input.step.component) === undefined) continue;
-    if (windowOf(note.createdAt, input.requestIat, input.approver.iat) !== 'inside') continue;
+    if (!writtenInWindow(note.createdAt, input.requestIat, input.approver.iat)) continue;
     const location = locationOf(place, note);
     if (!location) continue;
     if (!best || newest(best.note, note) === note) best = { note, location };
@@ -233,8 +232,7 @@ async function verifyCommentReason(input: RecordedReasonInput, source: Extract<R
       'the reason must be the approver\'s own comment; evidence files are written by the approve job only',
     );
   }
-  const window = windowOf(note.createdAt, input.requestIat, approver.iat);
-  if (window !== 'inside') {
+  if (!writtenInWindow(note.createdAt, input.requestIat, approver.iat)) {
     throw invalid(
       `${where} was written at ${note.createdAt}, not between the request (${new Date(input.requestIat * 1000).toISOString()}) and the approval (${new Date(approver.iat * 1000).toISOString()})`,
       'a reason counts only when written for this request, before pressing Run: comment again and run the approve job again',

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { checkEligibility, checkSeparation } from '../../src/approval/checks.ts';
-import { createApprovalLookups } from '../../src/approval/lookups.ts';
+import { commentPlaceOf, createApprovalLookups, NO_API_HINT } from '../../src/approval/lookups.ts';
 import { mergeRequestScopeOf } from '../../src/approval/merge-requests.ts';
 import { createGitlabApi, type GitlabApi } from '../../src/lib/gitlab-api.ts';
 import { DEFAULT_SHA, DEFAULT_USERS, type EmbeddedDefault, startEmbeddedDefault } from '../emulators/index.ts';
@@ -312,5 +312,165 @@ describe('approval look-ups against GitLab as it answers: visibility, states, pa
       code: 'ERR_APPROVAL_SELF',
       message: `${SRC}: cannot check that erin authored no commit: user 49: GitLab API user: HTTP 403`,
     });
+  });
+});
+
+describe('approval look-ups: failing closed at each step, asking once, reading one note again', () => {
+  const EMPTY_SHA = '1'.repeat(40);
+  const TWO_SHA = '2'.repeat(40);
+  const API_FAILED_HINT = 'check that OAM_GITLAB_TOKEN may read this project and its merge requests (scope api, Reporter or higher), then retry the job';
+  let world: EmbeddedDefault;
+  let api: GitlabApi;
+  before(async () => {
+    world = await startEmbeddedDefault({
+      gitlab: {
+        tokens: [API_TOKEN],
+        users: DEFAULT_USERS.map((u) => ({ ...u })),
+        groups: [
+          { path: 'acme/sre', memberUserIds: [45] },
+          { path: 'acme/secret', memberUserIds: [45], visibility: 'private' },
+        ],
+        mergeRequests: [
+          { projectId: '1217', iid: 7, authorUsername: 'dev', commits: [{ sha: DEFAULT_SHA, authorEmail: 'dev@example.com' }] },
+          // git allows an empty email (`<>`): GitLab then answers "" and such a commit names no one.
+          {
+            projectId: '1217',
+            iid: 11,
+            authorUsername: 'dev',
+            commits: [
+              { sha: EMPTY_SHA, authorEmail: '', committerEmail: 'web@example.com' },
+              { sha: TWO_SHA, authorEmail: 'Erin@Example.com', committerEmail: '' },
+            ],
+          },
+        ],
+        commits: [{ projectId: '1217', commit: { sha: LONE_SHA, authorEmail: 'dev@example.com' } }],
+      },
+    });
+    api = createGitlabApi({ apiUrl: `${world.gitlab.url}/api/v4`, token: API_TOKEN, sleep: async () => {} });
+  });
+  after(() => world.close());
+
+  const own = (sha: string | undefined) => ({ project_id: '1217', project_path: 'acme/payments', sha });
+  const mr7 = () => mergeRequestScopeOf({ CI_MERGE_REQUEST_IID: '7' }, own(DEFAULT_SHA));
+  const callsSince = (before: number) => world.gitlab.calls.slice(before).map((c) => c.path);
+
+  it('without an API token every look-up answers "no API", asking nothing', async () => {
+    const noApi = { ok: false, why: 'no OAM_GITLAB_TOKEN, so the GitLab API cannot be asked', hint: NO_API_HINT };
+    const lookups = createApprovalLookups({ api: undefined, scope: mr7() });
+    assert.deepEqual(await lookups.groupMembership('acme/sre', '45'), noApi);
+    assert.deepEqual(await lookups.userEmails('45'), noApi);
+    assert.deepEqual(await lookups.mergeRequestAuthors(), noApi);
+    assert.deepEqual(await lookups.commitAuthorEmails(), noApi);
+    assert.deepEqual(await lookups.comments(), noApi);
+    assert.deepEqual(await lookups.comment({ kind: 'merge-request', projectId: '1217', iid: '7' }, 1), noApi);
+  });
+
+  it('refuses to look up merge requests when the token names no project or no commit', async () => {
+    const refused = { ok: false, why: 'the token names no project or commit whose merge requests could be looked up', hint: 'run inside a GitLab job' };
+    for (const scope of [mergeRequestScopeOf({}, own(undefined)), mergeRequestScopeOf({}, { project_path: 'acme/payments', sha: DEFAULT_SHA })]) {
+      const before = world.gitlab.calls.length;
+      const lookups = createApprovalLookups({ api, scope });
+      assert.deepEqual(await lookups.mergeRequestAuthors(), refused);
+      assert.deepEqual(await lookups.commitAuthorEmails(), refused);
+      assert.deepEqual(callsSince(before), []);
+    }
+  });
+
+  it('fails closed, naming the step, when a merge request, its commits or the commit cannot be read', async () => {
+    world.gitlab.injectFaults({ status: 403, match: { pathIncludes: '/projects/1217/merge_requests/7' } });
+    assert.deepEqual(await createApprovalLookups({ api, scope: mr7() }).mergeRequestAuthors(), {
+      ok: false,
+      why: 'merge request !7: GitLab API merge request: HTTP 403',
+      hint: API_FAILED_HINT,
+    });
+    world.gitlab.injectFaults({ status: 403, match: { pathIncludes: '/merge_requests/7/commits' } });
+    assert.deepEqual(await createApprovalLookups({ api, scope: mr7() }).commitAuthorEmails(), {
+      ok: false,
+      why: 'merge request !7: GitLab API merge request commits: HTTP 403',
+      hint: API_FAILED_HINT,
+    });
+    const lone = createApprovalLookups({ api, scope: mergeRequestScopeOf({}, own(LONE_SHA)) });
+    assert.deepEqual(await lone.mergeRequestAuthors(), { ok: true, value: [] });
+    world.gitlab.injectFaults({ status: 403, match: { pathIncludes: `/repository/commits/${LONE_SHA}` } });
+    assert.deepEqual(await lone.commitAuthorEmails(), { ok: false, why: `commit ${LONE_SHA.slice(0, 12)}: GitLab API commit: HTTP 403`, hint: API_FAILED_HINT });
+  });
+
+  it('skips the empty emails of a commit and keeps the others, lower-cased', async () => {
+    const lookups = createApprovalLookups({ api, scope: mergeRequestScopeOf({ CI_MERGE_REQUEST_IID: '11' }, own(TWO_SHA)) });
+    assert.deepEqual(await lookups.commitAuthorEmails(), { ok: true, value: ['erin@example.com', 'web@example.com'] });
+  });
+
+  it('asks for a membership and for emails once per job', async () => {
+    const lookups = createApprovalLookups({ api, scope: mr7() });
+    const before = world.gitlab.calls.length;
+    for (let i = 0; i < 2; i++) {
+      assert.deepEqual(await lookups.groupMembership('acme/sre', '45'), { ok: true, value: { state: 'active', accessLevel: 30 } });
+      assert.deepEqual(await lookups.userEmails('44'), { ok: true, value: [] }, 'bob shows no public email');
+    }
+    assert.deepEqual(callsSince(before), ['/api/v4/groups/acme%2Fsre/members/45', '/api/v4/users/44', '/api/v4/user']);
+  });
+
+  it('fails closed when a membership cannot be read, and names no user it could not ask for', async () => {
+    world.gitlab.injectFaults({ status: 403, match: { pathIncludes: '/members/45' } });
+    assert.deepEqual(await createApprovalLookups({ api, scope: mr7() }).groupMembership('acme/sre', '45'), {
+      ok: false,
+      why: 'GitLab API group membership: HTTP 403',
+      hint: API_FAILED_HINT,
+    });
+    // A fresh client: the API client reads GET /user once per job.
+    const fresh = createGitlabApi({ apiUrl: `${world.gitlab.url}/api/v4`, token: API_TOKEN, sleep: async () => {} });
+    world.gitlab.injectFaults({ status: 403, match: { pathIncludes: '/api/v4/user' } });
+    assert.deepEqual(await createApprovalLookups({ api: fresh, scope: mr7() }).groupMembership('acme/secret', '45'), {
+      ok: false,
+      why: "the API token's user cannot see group acme/secret (GitLab answers 404 Group Not Found), so its members cannot be checked",
+      hint: "give the OAM_GITLAB_TOKEN's user access to acme/secret (any role lets it read the members), or set OAM_GITLAB_TOKEN to a token that can see the group, e.g. a group access token of acme/secret or of a parent group",
+    });
+  });
+
+  it('reads one note again where the evidence says it is: on the MR, or in its commit discussion', async () => {
+    const lookups = createApprovalLookups({ api, scope: mr7() });
+    const onMr = world.gitlab.addNote('1217', 7, 'oam-grant approve deploy-prod: OPS-1', 43);
+    const read = await lookups.comment({ kind: 'merge-request', projectId: '1217', iid: '7' }, onMr.id);
+    assert.equal(read.ok && read.value?.body, 'oam-grant approve deploy-prod: OPS-1');
+    const discussion = world.gitlab.addCommitDiscussion('1217', DEFAULT_SHA, 'oam-grant approve deploy-prod: OPS-2', 43);
+    const noteId = discussion.notes[0]?.id ?? 0;
+    const onCommit = await lookups.comment({ kind: 'commit', projectId: '1217', sha: DEFAULT_SHA, discussionId: discussion.id }, noteId);
+    assert.equal(onCommit.ok && onCommit.value?.body, 'oam-grant approve deploy-prod: OPS-2');
+    assert.deepEqual(await lookups.comment({ kind: 'merge-request', projectId: '1217', iid: '7' }, noteId + 1000), { ok: true, value: undefined });
+    world.gitlab.injectFaults({ status: 403, match: { pathIncludes: `/notes/${onMr.id}` } });
+    assert.deepEqual(await lookups.comment({ kind: 'merge-request', projectId: '1217', iid: '7' }, onMr.id), {
+      ok: false,
+      why: `note ${onMr.id}: GitLab API merge request note: HTTP 403`,
+      hint: API_FAILED_HINT,
+    });
+  });
+
+  it('reads comments on the commit when there is no MR, and fails closed naming it', async () => {
+    const lookups = createApprovalLookups({ api, scope: mergeRequestScopeOf({}, own(LONE_SHA)) });
+    world.gitlab.injectFaults({ status: 403, match: { pathIncludes: `/commits/${LONE_SHA}/discussions` } });
+    assert.deepEqual(await lookups.comments(), {
+      ok: false,
+      why: `comments on commit ${LONE_SHA.slice(0, 12)}: GitLab API commit discussions: HTTP 403`,
+      hint: API_FAILED_HINT,
+    });
+    const nowhere = createApprovalLookups({ api, scope: mergeRequestScopeOf({}, own(undefined)) });
+    assert.equal(nowhere.commentPlace, undefined);
+    assert.deepEqual(await nowhere.comments(), { ok: false, why: 'the token names no project or commit to read comments of', hint: 'run inside a GitLab job' });
+  });
+
+  it('a pipeline with no MR variables has no MR of its own to take comments from', () => {
+    const lookups = createApprovalLookups({ api, scope: mergeRequestScopeOf({}, own(LONE_SHA)) });
+    assert.equal(lookups.isOfThisChange({ kind: 'merge-request', projectId: '1217', iid: '7' }), false);
+    const inMr = createApprovalLookups({ api, scope: mr7() });
+    assert.equal(inMr.isOfThisChange({ kind: 'merge-request', projectId: '1217', iid: '7' }), true);
+    assert.equal(inMr.isOfThisChange({ kind: 'merge-request', projectId: '5555', iid: '7' }), false, 'the same iid in another project');
+  });
+
+  it('commentPlaceOf: the note target, else the signed commit, else nowhere', () => {
+    const scope = mergeRequestScopeOf({}, own(LONE_SHA));
+    assert.deepEqual(commentPlaceOf(scope), { kind: 'commit', projectId: '1217', sha: LONE_SHA });
+    assert.deepEqual(commentPlaceOf({ ...scope, noteTarget: { projectId: '9', iid: '3' } }), { kind: 'merge-request', projectId: '9', iid: '3' });
+    assert.equal(commentPlaceOf({ ...scope, commitSha: undefined }), undefined);
+    assert.equal(commentPlaceOf({ ...scope, pipelineProjectId: undefined }), undefined);
   });
 });

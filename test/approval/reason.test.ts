@@ -5,8 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { ApprovalLookups } from '../../src/approval/lookups.ts';
 import { findApproverReason, verifyRecordedReason } from '../../src/approval/reason.ts';
-import { type CommentLocation, reasonInComment, type ReasonSource } from '../../src/approval/reason-comment.ts';
+import { type CommentLocation, type ReasonSource, reasonInComment } from '../../src/approval/reason-comment.ts';
 import type { GitlabComment } from '../../src/lib/gitlab-api.ts';
 import { claims, lookups, step } from './fixtures.ts';
 
@@ -35,6 +36,8 @@ const REQUEST_IAT = 1_700_000_000;
 const APPROVAL_IAT = REQUEST_IAT + 600;
 const at = (seconds: number) => new Date(seconds * 1000).toISOString();
 const ALICE = { user_id: '43', user_login: 'alice', iat: APPROVAL_IAT };
+
+const REASON_API_HINT = "set OAM_GITLAB_TOKEN (a project or group access token with scope api, Reporter or higher) so oam-grant can read the approver's comment";
 
 function note(id: number, body: string, overrides: Partial<GitlabComment> = {}): GitlabComment {
   const createdAt = at(REQUEST_IAT + 100 + id);
@@ -156,6 +159,108 @@ describe('findApproverReason (approve job)', () => {
   });
 });
 
+describe('findApproverReason: where, when, who, and the hints', () => {
+  const SRC = 'OAM_EVIDENCE_TOKEN';
+  const required = step({ requireReason: true, reasonPattern: '^[A-Z]+-[0-9]+' });
+  const HINT_MR7 = 'comment "oam-grant approve deploy-prod: <reason matching ^[A-Z]+-[0-9]+>" on merge request !7 yourself, then run the approve job again';
+  const findWith = (s: typeof required, l: ApprovalLookups, variable?: string, approver: Record<string, unknown> = ALICE, warn?: (m: string) => void) =>
+    findApproverReason({ step: s, approver: claims(approver), requestIat: REQUEST_IAT, lookups: l, variable, source: SRC, ...(warn ? { warn } : {}) });
+  const nowhere = (facts: Parameters<typeof lookups>[0] = {}): ApprovalLookups => ({ ...lookups(facts), commentPlace: undefined });
+
+  it('tells the approver exactly what to comment, and where', async () => {
+    await assert.rejects(findWith(required, lookups({ comments: [] })), { code: 'ERR_APPROVAL_REASON', hint: HINT_MR7 });
+    await assert.rejects(findWith(step({ requireReason: true }), lookups({ comments: [] })), {
+      hint: 'comment "oam-grant approve deploy-prod: <reason>" on merge request !7 yourself, then run the approve job again',
+    });
+    await assert.rejects(findWith(step({ requireReason: true }), nowhere({ comments: [] })), {
+      code: 'ERR_APPROVAL_REASON',
+      message: `${SRC}: step approve-deploy-prod requires a reason, and alice wrote no comment "oam-grant approve deploy-prod: <reason>" between the request and pressing Run`,
+      hint: 'comment "oam-grant approve deploy-prod: <reason>" on the merge request (or the commit) yourself, then run the approve job again',
+    });
+    await assert.rejects(findWith(step({ acceptReasonVariable: false }), nowhere({ comments: [] }), 'OPS-1'), {
+      code: 'ERR_APPROVAL_REASON',
+      message: "OAM_APPROVAL_REASON: step approve-deploy-prod accepts a reason only from the approver's own comment (acceptReasonVariable: false)",
+    });
+  });
+
+  it('names the approver by user id when the token has no login', async () => {
+    await assert.rejects(findWith(required, lookups({ comments: [] }), undefined, { user_id: '43', user_login: undefined, iat: APPROVAL_IAT }), {
+      message: `${SRC}: step approve-deploy-prod requires a reason, and user 43 wrote no comment "oam-grant approve deploy-prod: <reason>" on merge request !7 between the request and pressing Run`,
+    });
+    await assert.rejects(findWith(step({ acceptReasonVariable: false }), lookups({ comments: [] }), 'OPS-1', { user_id: '43', user_login: undefined, iat: APPROVAL_IAT }), {
+      message: "OAM_APPROVAL_REASON: step approve-deploy-prod accepts a reason only from the approver's own comment (acceptReasonVariable: false), and there is none by user 43 on merge request !7 since the request",
+    });
+  });
+
+  it('accepts a comment written in the second of the request', async () => {
+    const first = note(5, 'oam-grant approve deploy-prod: OPS-1', { createdAt: at(REQUEST_IAT) });
+    assert.equal((await findWith(required, lookups({ comments: [first] }))).reason, 'OPS-1');
+  });
+
+  it('the newest comment is the one written last, whatever the ids and the order listed', async () => {
+    const comments = [note(20, 'oam-grant approve deploy-prod: OPS-20', { createdAt: at(REQUEST_IAT + 50) }), note(10, 'oam-grant approve deploy-prod: OPS-10', { createdAt: at(REQUEST_IAT + 150) })];
+    assert.equal((await findWith(required, lookups({ comments }))).reason, 'OPS-10');
+    assert.equal((await findWith(required, lookups({ comments: [...comments].reverse() }))).reason, 'OPS-10');
+    const same = at(REQUEST_IAT + 200);
+    const tied = [note(12, 'oam-grant approve deploy-prod: OPS-12', { createdAt: same }), note(11, 'oam-grant approve deploy-prod: OPS-11', { createdAt: same })];
+    assert.equal((await findWith(required, lookups({ comments: tied }))).reason, 'OPS-12');
+  });
+
+  it('ignores a commit comment whose discussion is unknown (the grant could not read it again)', async () => {
+    const place = { kind: 'commit', projectId: '1217', sha: 'a'.repeat(40) } as const;
+    await assert.rejects(findWith(required, lookups({ commentPlace: place, comments: [note(5, 'oam-grant approve deploy-prod: OPS-5')] })), {
+      code: 'ERR_APPROVAL_REASON',
+      message: `${SRC}: step approve-deploy-prod requires a reason, and alice wrote no comment "oam-grant approve deploy-prod: <reason>" on commit aaaaaaaaaaaa between the request and pressing Run`,
+    });
+  });
+
+  it('takes a blank variable as no variable', async () => {
+    await assert.rejects(findWith(required, lookups({ comments: [] }), '   '), {
+      message: `${SRC}: step approve-deploy-prod requires a reason, and alice wrote no comment "oam-grant approve deploy-prod: <reason>" on merge request !7 between the request and pressing Run`,
+    });
+    assert.deepEqual(await findWith(step(), lookups({ comments: [] }), ' \t '), { reason: '', source: { kind: 'none' } });
+  });
+
+  it('warns about nothing when a comment gives the reason and no variable is set; works without a warn callback', async () => {
+    const warnings: string[] = [];
+    const mine = note(5, 'oam-grant approve deploy-prod: OPS-5');
+    assert.equal((await findWith(required, lookups({ comments: [mine] }), undefined, ALICE, (m) => warnings.push(m))).reason, 'OPS-5');
+    assert.deepEqual(warnings, []);
+    assert.equal((await findWith(required, lookups({ comments: [mine] }), 'OPS-99')).reason, 'OPS-5');
+    assert.deepEqual(await findWith(step(), lookups({ unavailable: true })), { reason: '', source: { kind: 'none' } });
+  });
+
+  it('an optional reason without user_id: reads no comments, and goes on without a reason', async () => {
+    const l = lookups({ comments: [note(5, 'oam-grant approve deploy-prod: OPS-5')] });
+    const warnings: string[] = [];
+    assert.deepEqual(await findWith(step(), l, undefined, { user_id: undefined, iat: APPROVAL_IAT }, (m) => warnings.push(m)), { reason: '', source: { kind: 'none' } });
+    assert.deepEqual(l.asked, []);
+    assert.deepEqual(warnings, []);
+  });
+
+  it('an optional reason with readable comments and none of the approver: no reason, and no warning', async () => {
+    const warnings: string[] = [];
+    const others = lookups({ comments: [note(5, 'oam-grant approve deploy-prod: OPS-5', { authorId: '42', authorUsername: 'dev' })] });
+    assert.deepEqual(await findWith(step(), others, undefined, ALICE, (m) => warnings.push(m)), { reason: '', source: { kind: 'none' } });
+    assert.deepEqual(warnings, []);
+  });
+
+  it('hints at the fix for a required reason that cannot be found', async () => {
+    await assert.rejects(findWith(required, lookups({ comments: [] }), undefined, { user_id: undefined, iat: APPROVAL_IAT }), {
+      hint: 'run the approve job in GitLab, whose ID tokens name the user',
+    });
+    const failing = (hint: string | undefined): ApprovalLookups => ({
+      ...lookups(),
+      comments: async () => (hint === undefined ? { ok: false, why: 'HTTP 500' } : { ok: false, why: 'HTTP 403', hint }),
+    });
+    await assert.rejects(findWith(required, failing('give the token Reporter access')), {
+      message: `${SRC}: step approve-deploy-prod requires a reason in the approver's comment, which cannot be read: HTTP 403`,
+      hint: 'give the token Reporter access',
+    });
+    await assert.rejects(findWith(required, failing(undefined)), { hint: REASON_API_HINT });
+  });
+});
+
 describe('verifyRecordedReason (grant job)', () => {
   const PATH = '.oam-grant/approvals/901.json';
   const required = step({ requireReason: true, reasonPattern: '^[A-Z]+-[0-9]+' });
@@ -175,6 +280,19 @@ describe('verifyRecordedReason (grant job)', () => {
     assert.equal(await verify({ comments: [touched] }), 'OPS-5 go');
   });
 
+  const RECOMMENT = 'the approver must comment again (their reason as a new comment) and run the approve job again, then the grant job';
+  const NOT_OWN = "the reason must be the approver's own comment; evidence files are written by the approve job only";
+  const RE_WINDOW = 'a reason counts only when written for this request, before pressing Run: comment again and run the approve job again';
+  const hints: Record<string, string> = {
+    'edited to another reason': RECOMMENT,
+    'edited to approve nothing': RECOMMENT,
+    deleted: RECOMMENT,
+    "someone else's note": NOT_OWN,
+    'a system note': NOT_OWN,
+    'older than the request': RE_WINDOW,
+    'newer than the approval': RE_WINDOW,
+    'not readable without the API': REASON_API_HINT,
+  };
   const refusals: [string, Parameters<typeof lookups>[0], string, string][] = [
     ['edited to another reason', { comments: [{ ...mine, body: 'oam-grant approve deploy-prod: OPS-6 other' }] }, 'ERR_APPROVAL_REASON', `${where} was edited after the approval: it no longer gives the reason that was approved`],
     ['edited to approve nothing', { comments: [{ ...mine, body: 'never mind' }] }, 'ERR_APPROVAL_REASON', `${where} was edited after the approval: it no longer gives the reason that was approved`],
@@ -187,7 +305,7 @@ describe('verifyRecordedReason (grant job)', () => {
   ];
   for (const [name, facts, code, message] of refusals) {
     it(`refuses a comment ${name}`, async () => {
-      await assert.rejects(verify(facts), { code, message });
+      await assert.rejects(verify(facts), { code, message, hint: hints[name] });
     });
   }
 
@@ -199,11 +317,44 @@ describe('verifyRecordedReason (grant job)', () => {
     });
   });
 
+  it('names who wrote a note, even without a username, and an approver without login or user id', async () => {
+    await assert.rejects(verify({ comments: [{ ...mine, authorId: '42', authorUsername: '' }] }), {
+      code: 'ERR_APPROVAL_INVALID',
+      message: `${where} was written by ? (user 42), not by the approver alice (user 43)`,
+    });
+    await assert.rejects(
+      verifyRecordedReason({ step: required, approver: claims({ user_id: undefined, user_login: undefined, iat: APPROVAL_IAT }), requestIat: REQUEST_IAT, reason: 'OPS-5 go', source: fromComment, lookups: lookups({ comments: [mine] }), path: PATH }),
+      { code: 'ERR_APPROVAL_INVALID', message: `${where} was written by alice (user 43), not by the approver ? (user ?)` },
+    );
+  });
+
+  it('accepts a comment written in the second of the request, or within the skew after the approval', async () => {
+    assert.equal(await verify({ comments: [{ ...mine, createdAt: at(REQUEST_IAT) }] }), 'OPS-5 go');
+    assert.equal(await verify({ comments: [{ ...mine, createdAt: at(APPROVAL_IAT + 30) }] }), 'OPS-5 go');
+    await assert.rejects(verify({ comments: [{ ...mine, createdAt: 'yesterday' }] }), { code: 'ERR_APPROVAL_INVALID', message: /was written at yesterday, not between/ });
+  });
+
+  it('compares the recorded reason trimmed', async () => {
+    assert.equal(await verify({ comments: [mine] }, fromComment, '  OPS-5 go '), 'OPS-5 go');
+  });
+
+  it("passes the look-up's own hint on when the note cannot be read again", async () => {
+    for (const [hint, expected] of [['give the token Reporter access', 'give the token Reporter access'], [undefined, REASON_API_HINT]] as const) {
+      const l: ApprovalLookups = { ...lookups({ comments: [mine] }), comment: async () => (hint === undefined ? { ok: false, why: 'HTTP 500' } : { ok: false, why: 'HTTP 403', hint }) };
+      await assert.rejects(verifyRecordedReason({ step: required, approver: claims(ALICE), requestIat: REQUEST_IAT, reason: 'OPS-5 go', source: fromComment, lookups: l, path: PATH }), {
+        code: 'ERR_APPROVAL_REASON',
+        message: `${where} cannot be read again: ${hint === undefined ? 'HTTP 500' : 'HTTP 403'}`,
+        hint: expected,
+      });
+    }
+  });
+
   it('refuses a comment elsewhere than on this change', async () => {
     const elsewhere: ReasonSource = { ...fromComment, location: { kind: 'merge-request', projectId: '1217', iid: '8' } };
     await assert.rejects(verify({ comments: [mine] }, elsewhere), {
       code: 'ERR_APPROVAL_INVALID',
       message: `${PATH}: comment 5 on merge request !8 is not on a merge request of this change or on its commit`,
+      hint: 'a reason counts only where the request note asks for it: the approver comments there and runs the approve job again',
     });
   });
 
@@ -213,12 +364,21 @@ describe('verifyRecordedReason (grant job)', () => {
     await assert.rejects(verify({}, variable, 'OPS-1', step({ requireReason: true, acceptReasonVariable: false })), {
       code: 'ERR_APPROVAL_REASON',
       message: `${PATH}: the reason comes from OAM_APPROVAL_REASON, but step approve-deploy-prod accepts only the approver's own comment (acceptReasonVariable: false)`,
+      hint: 'comment "oam-grant approve deploy-prod: <reason>" on merge request !7 yourself, then run the approve job again',
     });
-    await assert.rejects(verify({}, { kind: 'variable', variable: 'OTHER' }, 'OPS-1'), { code: 'ERR_APPROVAL_INVALID' });
+    await assert.rejects(verify({}, { kind: 'variable', variable: 'OTHER' }, 'OPS-1'), {
+      code: 'ERR_APPROVAL_INVALID',
+      message: `${PATH}: reason source variable "OTHER" is not OAM_APPROVAL_REASON`,
+      hint: 'evidence files are written by the approve job only',
+    });
   });
 
   it('refuses a reason without a source, and no reason where one is required', async () => {
-    await assert.rejects(verify({}, { kind: 'none' }, 'OPS-1'), { code: 'ERR_APPROVAL_INVALID', message: `${PATH}: a reason without a source` });
+    await assert.rejects(verify({}, { kind: 'none' }, 'OPS-1'), {
+      code: 'ERR_APPROVAL_INVALID',
+      message: `${PATH}: a reason without a source`,
+      hint: 'evidence files are written by the approve job only; rerun it instead of editing them',
+    });
     await assert.rejects(verify({}, { kind: 'none' }, ''), { code: 'ERR_APPROVAL_REASON', message: `${PATH}: step approve-deploy-prod requires a reason and none was given` });
   });
 });
