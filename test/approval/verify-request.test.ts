@@ -22,7 +22,7 @@ const PATH = '.oam-grant/request.json';
 const TAMPER_HINT = 'evidence files are written by the request job only; rerun the pipeline instead of editing them';
 
 const aws: RequestedCredential = { provider: 'aws-sts', identity: 'arn:aws:iam::1:role/deploy', region: 'eu-west-1', durationSeconds: 900, scopeDigest: 'a1', scopeSummary: 'the role' };
-const vault: RequestedCredential = { provider: 'vault', identity: 'deploy', scopeDigest: 'b2', scopeSummary: 'role deploy' };
+const vault: RequestedCredential = { provider: 'vault-jwt', identity: 'deploy', scopeDigest: 'b2', scopeSummary: 'role deploy' };
 const one: RequestedAccess = { component: 'deploy-prod', credentials: [aws], durationSeconds: 900, scopeDigest: 'd1', scopeSummary: 'the role' };
 const two: RequestedAccess = { ...one, credentials: [aws, vault], scopeSummary: 'the role; role deploy' };
 
@@ -39,7 +39,7 @@ describe('compareRequested: each approved field must agree with the access file'
     ['another component', { ...one, component: 'deploy-dev' }, one, 'requested.component'],
     ['a credential dropped', one, two, 'requested.credentials'],
     ['a credential added', two, one, 'requested.credentials'],
-    ['another provider', { ...one, credentials: [{ ...aws, provider: 'google-wif' }] }, one, 'requested.provider'],
+    ['another provider', { ...one, credentials: [{ ...aws, provider: 'gcp-wif' }] }, one, 'requested.provider'],
     ['another role (named roleArn for AWS)', { ...one, credentials: [{ ...aws, identity: 'arn:aws:iam::1:role/admin' }] }, one, 'requested.roleArn'],
     ['another Vault role', { ...two, credentials: [aws, { ...vault, identity: 'admin' }] }, two, 'requested.credentials[1].identity'],
     ['another region', { ...one, credentials: [{ ...aws, region: 'us-east-1' }] }, one, 'requested.region'],
