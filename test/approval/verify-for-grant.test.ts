@@ -409,11 +409,26 @@ describe('verifyApprovalsForGrant', () => {
     });
   });
 
-  it('lets a failure that is not an Error through unchanged', async () => {
-    await writeRequest();
-    await writeApproval(ALICE, '900');
-    const failing = { ...lookups(), mergeRequestAuthors: () => Promise.reject('socket hang up') };
-    await assert.rejects(verify(makeStep(), failing), (thrown: unknown) => thrown === 'socket hang up');
+  for (const thrown of ['socket hang up', null]) {
+    it(`lets a failure that is not an Error (${thrown}) through unchanged`, async () => {
+      await writeRequest();
+      await writeApproval(ALICE, '900');
+      const failing = { ...lookups(), mergeRequestAuthors: () => Promise.reject(thrown) };
+      await assert.rejects(verify(makeStep(), failing), (error: unknown) => error === thrown);
+    });
+  }
+
+  it('refuses an approval older than the request first, from its signed iat, before asking GitLab anything', async () => {
+    await writeRequest({}, now - 100);
+    // Mallory is no approver either: the replayed approval is refused as such, not for that.
+    await writeApproval(MALLORY, '900', { iat: now - 200 });
+    const l = lookups();
+    await assert.rejects(verify(makeStep(), l), {
+      code: 'ERR_APPROVAL_INVALID',
+      message: `${approvalPath('900')}: the approval (iat ${now - 200}) precedes the request (iat ${now - 100})`,
+      hint: 'an approval counts only for a request made before it: run the approve job again',
+    });
+    assert.deepEqual(l.asked, []);
   });
 
   describe('verifyVisibleApprovals', () => {
