@@ -4,7 +4,7 @@
  * field is a convenience that grant recomputes or re-checks, never trusts.
  */
 import { readdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { OamError } from '../errors.ts';
 import { CREDENTIAL_TRAIT_TYPES, type CredentialTraitType } from '../access-file/model.ts';
 import type { RequestedAccess, RequestedCredential } from '../providers/requested-access.ts';
@@ -268,8 +268,9 @@ export async function readApprovalEvidence(outDir: string, root: string = proces
   return found.sort((a, b) => compareJobFiles(a.path, b.path));
 }
 
+/** Both paths end in `<job_id>.json` (checked above): their ids compared as numbers of any length. */
 function compareJobFiles(a: string, b: string): number {
-  const id = (path: string): bigint => BigInt(path.replace(/^.*[/\\]([0-9]+)\.json$/, '$1'));
+  const id = (path: string): bigint => BigInt(basename(path, '.json'));
   const diff = id(a) - id(b);
   return diff < 0n ? -1 : diff > 0n ? 1 : 0;
 }

@@ -23,8 +23,8 @@ export async function checkApprovalsForGrant(
   return log.section(`approvals (step ${step.name})`, async () => {
     const lookups = createApprovalLookups({ api: gitlabApiOf(deps, target.file.gitlab), scope: scopeOf(deps, own.claims) });
     const outcome = await verifyApprovalsForGrant({ ...target, step, own, outDir: options.outDir, verifier: target.verifier, lookups, now: deps.now });
-    const requester = outcome.request?.token.claims;
-    if (requester) log.info(`request: ${outcome.request?.path} by ${requester.user_login ?? '?'} in job ${requester.job_id ?? '?'}`);
+    const { request } = outcome;
+    if (request) log.info(`request: ${request.path} by ${request.token.claims.user_login ?? '?'} in job ${request.token.claims.job_id ?? '?'}`);
     for (const a of outcome.approvals) {
       log.info(`approval: ${a.path} by ${a.token.claims.user_login ?? '?'} (${describeMatch(a.match)}), ${formatDuration(a.latencySeconds)} after the request`);
     }

@@ -101,7 +101,7 @@ const FS_REASONS: Readonly<Record<string, string>> = {
 
 /** A file system failure in words, naming the errno code but never dumping the error object. */
 export function describeFsError(error: unknown): string {
-  if (error instanceof UnsafeFileError) return error.message;
+  // An UnsafeFileError has no errno code: its message ("<path>: is a symbolic link") is the description.
   const code = error instanceof Error ? (error as NodeJS.ErrnoException).code : undefined;
   if (code) return `${FS_REASONS[code] ?? 'file system error'} (${code})`;
   return error instanceof Error ? error.message : 'unknown error';

@@ -95,7 +95,8 @@ async function verifyApproval(context: ApprovalCheckContext, located: Located<Ap
     );
   }
   const jobId = token.claims.job_id;
-  const fileJobId = path.replace(/^.*[/\\]([0-9]+)\.json$/, '$1');
+  // readApprovalEvidence reads only files named `<digits>.json`.
+  const fileJobId = basename(path, '.json');
   if (!jobId || jobId !== fileJobId) {
     throw new OamError('ERR_APPROVAL_INVALID', `${path}: the token's job_id ${jobId ?? 'is absent and'} does not match the file name`, {
       hint: 'evidence files are written by the approve job only; rerun it instead of copying files',

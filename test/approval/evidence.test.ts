@@ -1,9 +1,16 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { readApprovalEvidence, readRequestEvidence, writeApprovalEvidence, writeRequestEvidence } from '../../src/approval/evidence.ts';
+import {
+  parseApprovalEvidence,
+  parseRequestEvidence,
+  readApprovalEvidence,
+  readRequestEvidence,
+  writeApprovalEvidence,
+  writeRequestEvidence,
+} from '../../src/approval/evidence.ts';
 
 /** A fresh workspace (the job's directory) and its out-dir, as the functions take them. */
 function fresh(): { root: string; dir: string } {
@@ -148,4 +155,146 @@ describe('evidence files', () => {
     mkdirSync(join(dir, 'request.json'), { recursive: true });
     await assert.rejects(readRequestEvidence(dir, root), { code: 'ERR_APPROVAL_INVALID', message: `${join(dir, 'request.json')}: is a directory, not a regular file` });
   });
+
+  it('refuses a job id that is not one before making a path of it (no ../ into the out-dir)', async () => {
+    const { root, dir } = fresh();
+    for (const jobId of ['../../etc/5', '5/../6', 'x5', '5x', '', '1'.repeat(21)]) {
+      await assert.rejects(writeApprovalEvidence(dir, jobId, approval, root), {
+        code: 'ERR_APPROVAL_INVALID',
+        message: `job_id ${JSON.stringify(jobId)} is not a GitLab job id`,
+      });
+    }
+    await writeApprovalEvidence(dir, '1'.repeat(20), approval, root);
+    assert.deepEqual((await readApprovalEvidence(dir, root)).map((r) => r.path), [join(dir, 'approvals', `${'1'.repeat(20)}.json`)]);
+  });
+
+  it('orders approvals by job id as numbers, also beyond 2^53', async () => {
+    const { root, dir } = fresh();
+    const ids = ['100', '7', '99999999999999999999', '5', '99999999999999999998', '1000', '64'];
+    for (const id of ids) await writeApprovalEvidence(dir, id, approval, root);
+    const read = await readApprovalEvidence(dir, root);
+    assert.deepEqual(read.map((r) => r.path), ['5', '7', '64', '100', '1000', '99999999999999999998', '99999999999999999999'].map((id) => join(dir, 'approvals', `${id}.json`)));
+  });
+
+  it('skips hidden files in approvals/ (an interrupted atomic write), but refuses other names', async () => {
+    const { root, dir } = fresh();
+    await writeApprovalEvidence(dir, '5', approval, root);
+    writeFileSync(join(dir, 'approvals/.6.json.tmp'), 'half a file');
+    assert.deepEqual((await readApprovalEvidence(dir, root)).map((r) => r.path), [join(dir, 'approvals/5.json')]);
+    for (const name of ['x6.json', '6.json.bak', '6.JSON']) {
+      writeFileSync(join(dir, 'approvals', name), JSON.stringify(approval));
+      await assert.rejects(readApprovalEvidence(dir, root), { code: 'ERR_APPROVAL_INVALID', message: `${join(dir, 'approvals', name)}: is not named <job_id>.json` });
+      rmSync(join(dir, 'approvals', name));
+    }
+  });
+
+  it('names a file it cannot read, with the errno code and a hint about --out-dir', async () => {
+    const { root } = fresh();
+    // A path component longer than NAME_MAX: lstat fails with ENAMETOOLONG, an error that is neither "missing" nor unsafe.
+    const dir = join(root, 'x'.repeat(300));
+    await assert.rejects(readRequestEvidence(dir, root), {
+      code: 'ERR_APPROVAL_INVALID',
+      message: `${join(dir, 'request.json')}: cannot be read: file system error (ENAMETOOLONG)`,
+      hint: 'check that the job can read --out-dir, where the artifacts of the request and approve jobs are unpacked',
+    });
+    await assert.rejects(readApprovalEvidence(dir, root), {
+      code: 'ERR_APPROVAL_INVALID',
+      message: `${join(dir, 'approvals')}: cannot be read: file system error (ENAMETOOLONG)`,
+    });
+  });
+});
+
+describe('evidence format: every field checked, nothing unknown let through', () => {
+  const path = '.oam-grant/request.json';
+  const credential = request.requested.credentials[0];
+  const withCredentials = (credentials: unknown[]) => ({ ...request, requested: { ...request.requested, credentials } });
+  const text = (value: unknown) => JSON.stringify(value);
+
+  it('parses a request to exactly what was written, optional fields absent or present', () => {
+    assert.deepEqual(parseRequestEvidence(text(request), path), request);
+    const { durationSeconds: _d, ...bare } = credential;
+    const { durationSeconds: _r, ...requested } = request.requested;
+    const minimal = { ...request, requested: { ...requested, credentials: [bare] } };
+    const parsed = parseRequestEvidence(text(minimal), path);
+    assert.deepEqual(parsed, minimal);
+    assert.equal('durationSeconds' in parsed.requested, false);
+    assert.equal('durationSeconds' in (parsed.requested.credentials[0] ?? {}), false);
+    assert.equal('region' in (parsed.requested.credentials[0] ?? {}), false);
+    const regional = withCredentials([{ ...credential, region: 'eu-west-1' }]);
+    assert.deepEqual(parseRequestEvidence(text(regional), path), regional);
+    // Up to one credential per provider type: five.
+    const five = withCredentials(Array.from({ length: 5 }, () => credential));
+    assert.equal(parseRequestEvidence(text(five), path).requested.credentials.length, 5);
+    const long = { ...request, token: 't'.repeat(16 * 1024) };
+    assert.equal(parseRequestEvidence(text(long), path).token.length, 16 * 1024);
+  });
+
+  const badRequests: [string, string, string][] = [
+    ['null', 'null', 'is not a JSON object'],
+    ['a list', '[1]', 'is not a JSON object'],
+    ['a string', '"request"', 'is not a JSON object'],
+    ['no version', text({ ...request, version: undefined }), 'version undefined is not supported (expected 1)'],
+    ['a missing component', text({ ...request, component: undefined }), 'field component is missing or not a string'],
+    ['a component that is a number', text({ ...request, component: 5 }), 'field component is missing or not a string'],
+    ['an oversized token', text({ ...request, token: 't'.repeat(16 * 1024 + 1) }), 'field token is longer than 16384 characters'],
+    ['no requested', text({ ...request, requested: undefined }), 'field requested is missing or not an object'],
+    ['requested as a list', text({ ...request, requested: [] }), 'field requested is missing or not an object'],
+    ['an unknown field in requested', text({ ...request, requested: { ...request.requested, approved: true } }), 'field requested.approved is not part of the evidence format'],
+    ['credentials that are not a list', text(withCredentials(undefined as unknown as unknown[])), 'field requested.credentials is not a list of 1 to 5 credentials'],
+    ['credentials as an object', text({ ...request, requested: { ...request.requested, credentials: { 0: credential } } }), 'field requested.credentials is not a list of 1 to 5 credentials'],
+    ['no credentials', text(withCredentials([])), 'field requested.credentials is not a list of 1 to 5 credentials'],
+    ['six credentials', text(withCredentials(Array.from({ length: 6 }, () => credential))), 'field requested.credentials is not a list of 1 to 5 credentials'],
+    ['a credential that is a string', text(withCredentials([credential, 'aws-sts'])), 'field requested.credentials[1] is not an object'],
+    ['a credential that is null', text(withCredentials([null])), 'field requested.credentials[0] is not an object'],
+    ['an unknown field in a credential', text(withCredentials([{ ...credential, sessionPolicy: '{}' }])), 'field requested.credentials[0].sessionPolicy is not part of the evidence format'],
+    ['an unknown provider', text(withCredentials([{ ...credential, provider: 'aws' }])), 'field requested.credentials[0].provider "aws" is not supported'],
+    ['a provider that is not a string', text(withCredentials([{ ...credential, provider: 5 }])), 'field requested.credentials[0].provider 5 is not supported'],
+    ['a region that is not a string', text(withCredentials([{ ...credential, region: 5 }])), 'field requested.credentials[0].region is not a string'],
+    ['a fractional duration', text(withCredentials([{ ...credential, durationSeconds: 900.5 }])), 'field durationSeconds is not an integer'],
+    ['a duration as a string', text({ ...request, requested: { ...request.requested, durationSeconds: '900' } }), 'field durationSeconds is not an integer'],
+    ['a credential without identity', text(withCredentials([{ ...credential, identity: undefined }])), 'field identity is missing or not a string'],
+  ];
+  for (const [name, given, message] of badRequests) {
+    it(`refuses a request with ${name}`, () => {
+      assert.throws(() => parseRequestEvidence(given, path), {
+        code: 'ERR_APPROVAL_INVALID',
+        message: `${path}: ${message}`,
+        hint: 'evidence files are written by the request and approve jobs only; rerun the pipeline instead of editing them',
+      });
+    });
+  }
+
+  const approvalPath = '.oam-grant/approvals/5.json';
+  it('parses an approval to exactly what was written', () => {
+    assert.deepEqual(parseApprovalEvidence(text(approval), approvalPath), approval);
+    const sha256 = { kind: 'comment', noteId: 1, location: { kind: 'commit', projectId: '12345678901234567890', sha: 'c'.repeat(64), discussionId: 'D'.repeat(64) }, createdAt: 'now' };
+    assert.deepEqual(parseApprovalEvidence(text({ ...approval, reasonSource: sha256 }), approvalPath).reasonSource, sha256);
+    const mr = { ...approval.reasonSource, location: { kind: 'merge-request', projectId: '1217', iid: '123456789012' } };
+    assert.deepEqual(parseApprovalEvidence(text({ ...approval, reasonSource: mr }), approvalPath).reasonSource, mr);
+  });
+
+  const location = (overrides: Record<string, unknown>) => ({ ...approval.reasonSource, location: { kind: 'commit', projectId: '1217', sha: 'a'.repeat(40), discussionId: 'abc', ...overrides } });
+  const badApprovals: [string, unknown, string][] = [
+    ['a request in its place', { ...request }, 'kind "request" is not "approval"'],
+    ['a note id of zero', { ...approval.reasonSource, noteId: 0 }, 'field reasonSource.noteId is not a note id'],
+    ['a negative note id', { ...approval.reasonSource, noteId: -120 }, 'field reasonSource.noteId is not a note id'],
+    ['a fractional note id', { ...approval.reasonSource, noteId: 1.5 }, 'field reasonSource.noteId is not a note id'],
+    ['a location that is not an object', { ...approval.reasonSource, location: 'mr!7' }, 'field reasonSource.location is missing or not an object'],
+    ['a project id with a path after it', location({ projectId: '1217/../9' }), 'field reasonSource.location.projectId "1217/../9" is malformed'],
+    ['a project id with a path before it', location({ projectId: '../1217' }), 'field reasonSource.location.projectId "../1217" is malformed'],
+    ['a sha with a suffix', location({ sha: `${'a'.repeat(40)}/x` }), `field reasonSource.location.sha "${'a'.repeat(40)}/x" is malformed`],
+    ['a sha with a prefix', location({ sha: `x/${'a'.repeat(40)}` }), `field reasonSource.location.sha "x/${'a'.repeat(40)}" is malformed`],
+    ['a sha of 50 digits', location({ sha: 'a'.repeat(50) }), `field reasonSource.location.sha "${'a'.repeat(50)}" is malformed`],
+    ['a discussion id with a suffix', location({ discussionId: 'abc/../x' }), 'field reasonSource.location.discussionId "abc/../x" is malformed'],
+    ['a discussion id with a prefix', location({ discussionId: '../abc' }), 'field reasonSource.location.discussionId "../abc" is malformed'],
+    // Untrusted text is shown in part only: 80 characters of it.
+    ['a long malformed iid', { ...approval.reasonSource, location: { kind: 'merge-request', projectId: '1217', iid: 'i'.repeat(200) } }, `field reasonSource.location.iid "${'i'.repeat(79)} is malformed`],
+    ['a variable name of 129 characters', { kind: 'variable', variable: 'V'.repeat(129) }, 'field variable is longer than 128 characters'],
+  ];
+  for (const [name, reasonSource, message] of badApprovals) {
+    it(`refuses an approval with ${name}`, () => {
+      const given = name === 'a request in its place' ? reasonSource : { ...approval, reasonSource };
+      assert.throws(() => parseApprovalEvidence(text(given), approvalPath), { code: 'ERR_APPROVAL_INVALID', message: `${approvalPath}: ${message}` });
+    });
+  }
 });

@@ -1,8 +1,11 @@
 /** Shared builders for approval unit tests: claims and steps as the model holds them. */
 import type { ApprovalStep } from '../../src/access-file/model.ts';
+import type { CommandDeps } from '../../src/approval/deps.ts';
 import { type ApprovalLookups, type Lookup, type MergeRequestAuthor, NO_API_HINT } from '../../src/approval/lookups.ts';
 import type { CommentLocation, CommentPlace } from '../../src/approval/reason-comment.ts';
 import type { GitlabComment, GitlabMember } from '../../src/lib/gitlab-api.ts';
+import { Logger } from '../../src/lib/log.ts';
+import { parseOptions } from '../../src/options.ts';
 import { type GitlabClaims, toGitlabClaims } from '../../src/token/claims.ts';
 
 export function claims(overrides: Record<string, unknown> = {}): GitlabClaims {
@@ -113,5 +116,27 @@ export function lookups(facts: {
       if (failed) return failed;
       return { ok: true, value: facts.userEmails?.[userId] ?? [] };
     },
+  };
+}
+
+/** A command's Deps for in-process tests of the approval seams: `logged` collects the job log, nothing reaches the network unless a test says so. */
+export function commandDeps(overrides: Partial<CommandDeps> & { outDir?: string } = {}): CommandDeps & { logged: string[] } {
+  const logged: string[] = [];
+  const { outDir, ...rest } = overrides;
+  const parsed = parseOptions(['grant', '--component', 'deploy-prod', '--out-dir', outDir ?? '.oam-grant'], {});
+  if (parsed.kind !== 'run') throw new Error('grant options did not parse');
+  return {
+    logged,
+    options: parsed.options,
+    env: {},
+    ctx: { inGitlabJob: false },
+    log: new Logger({ sink: { write: (text) => void logged.push(text) } }),
+    out: () => undefined,
+    now: () => new Date(),
+    get: () => Promise.reject(new Error('no HTTP in this test')),
+    verifier: () => {
+      throw new Error('no verifier in this test');
+    },
+    ...rest,
   };
 }

@@ -7,13 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { readApprovalEvidence, readRequestEvidence, writeApprovalEvidence, writeRequestEvidence } from '../../src/approval/evidence.ts';
-import { checkOutDirWritable } from '../../src/approval/safe-files.ts';
+import { checkOutDirWritable, describeFsError, locateOutDir, readSmallFile, UnsafeFileError, writeOutFile } from '../../src/approval/safe-files.ts';
 import { buildAuditRecord, writeAuditRecord } from '../../src/report/audit-record.ts';
 
 const OUT = '.oam-grant/deploy';
@@ -185,7 +185,7 @@ describe('writing records: inside the workspace, no link on the way', () => {
       const { root, elsewhere } = world();
       const given = outDir(root, elsewhere);
       const message = `--out-dir (OAM_OUT_DIR) ${given} is outside the job's workspace ${root}`;
-      await assert.rejects(writeRequestEvidence(given, request, root), { code: 'ERR_USAGE', message });
+      await assert.rejects(writeRequestEvidence(given, request, root), { code: 'ERR_USAGE', message, hint: 'give a path inside the project directory, such as the default .oam-grant' });
       await assert.rejects(checkOutDirWritable(given, root), { code: 'ERR_USAGE', message });
     });
   }
@@ -208,6 +208,109 @@ describe('writing records: inside the workspace, no link on the way', () => {
     const { root, elsewhere } = world();
     await checkOutDirWritable(OUT, root);
     symlinkSync(elsewhere, join(root, '.oam-grant'));
-    await assert.rejects(checkOutDirWritable(OUT, root), { code: 'ERR_EXPORT_FAILED', message: `cannot write records below --out-dir ${OUT}: .oam-grant: is a symbolic link` });
+    await assert.rejects(checkOutDirWritable(OUT, root), {
+      code: 'ERR_EXPORT_FAILED',
+      message: `cannot write records below --out-dir ${OUT}: .oam-grant: is a symbolic link`,
+      hint: `make --out-dir (${OUT}) a writable directory of the job's workspace, with no symbolic link on the way`,
+    });
   });
+});
+
+describe('reading and writing files below the out-dir', () => {
+  it('reads a missing file in an existing out-dir as absent, and creates nothing when reading', async () => {
+    const { root } = world();
+    assert.equal(await readRequestEvidence(OUT, root), undefined);
+    assert.deepEqual(await readApprovalEvidence(OUT, root), []);
+    assert.equal(existsSync(join(root, '.oam-grant')), false, 'reading made no directory');
+    mkdirSync(join(root, OUT, 'approvals'), { recursive: true });
+    assert.equal(await readRequestEvidence(OUT, root), undefined);
+  });
+
+  it('reads a file of exactly the size limit, refuses one byte more', async () => {
+    const { root } = world();
+    const dir = locateOutDir(OUT, root);
+    mkdirSync(join(root, OUT), { recursive: true });
+    writeFileSync(join(root, OUT, 'ten'), '0123456789');
+    assert.equal(await readSmallFile(dir, join(OUT, 'ten'), root, 10), '0123456789');
+    await assert.rejects(readSmallFile(dir, join(OUT, 'ten'), root, 9), (error: unknown) => {
+      assert.ok(error instanceof UnsafeFileError);
+      assert.equal(error.message, '.oam-grant/deploy/ten: is 10 bytes, more than the 9 allowed');
+      return true;
+    });
+  });
+
+  it('closes every file it opens', async (t) => {
+    if (!existsSync('/proc/self/fd')) return t.skip('no /proc/self/fd here');
+    const { root } = world();
+    mkdirSync(join(root, OUT), { recursive: true });
+    writeFileSync(join(root, OUT, 'request.json'), requestText);
+    mkdirSync(join(root, OUT, 'approvals/9.json'), { recursive: true });
+    const dir = locateOutDir(OUT, root);
+    const before = readdirSync('/proc/self/fd').length;
+    for (let i = 0; i < 40; i++) {
+      await readSmallFile(dir, join(OUT, 'request.json'), root);
+      await readSmallFile(dir, join(OUT, 'approvals/9.json'), root).catch(() => undefined);
+    }
+    assert.ok(readdirSync('/proc/self/fd').length - before < 10, 'no descriptor left open per read');
+  });
+
+  it('lets an unexpected open failure through as it is, not as an unsafe file', async () => {
+    const { root } = world();
+    mkdirSync(join(root, OUT), { recursive: true });
+    await assert.rejects(readSmallFile(locateOutDir(OUT, root), join(OUT, 'x'.repeat(300)), root), { code: 'ENAMETOOLONG' });
+  });
+
+  // Paths are made by the callers (request.json, approvals/<job_id>.json, audit.json); one that is not below the out-dir is a bug, refused before any write.
+  const notBelow: [string, string][] = [
+    ['the out-dir itself', OUT],
+    ['its parent', '.oam-grant'],
+    ['a sibling', '.oam-grant/other/audit.json'],
+    ['a file beside the workspace', '../audit.json'],
+  ];
+  for (const [name, path] of notBelow) {
+    it(`refuses to write ${name} as a record, writing nothing`, async () => {
+      const { root } = world();
+      const before = readdirSync(root, { recursive: true }).sort();
+      await assert.rejects(writeOutFile(OUT, path, '{}', 'audit record', root), {
+        code: 'ERR_EXPORT_FAILED',
+        message: `cannot write the audit record ${path}: ${path} is not below the out-dir`,
+        hint: `make --out-dir (${OUT}) a writable directory of the job's workspace, with no symbolic link on the way`,
+      });
+      assert.deepEqual(readdirSync(root, { recursive: true }).sort(), before);
+      await assert.rejects(readSmallFile(locateOutDir(OUT, root), path, root), { message: `${path} is not below the out-dir` });
+    });
+  }
+
+  it('writes records readable by the next job but writable only by this one, whatever the umask', async () => {
+    const { root } = world();
+    const previous = process.umask(0);
+    try {
+      await writeOutFile(OUT, join(OUT, 'audit.json'), '{}', 'audit record', root);
+    } finally {
+      process.umask(previous);
+    }
+    assert.equal(statSync(join(root, OUT, 'audit.json')).mode & 0o777, 0o644);
+  });
+});
+
+describe('describeFsError: the errno in words, never the error object', () => {
+  const errno = (code: string) => Object.assign(new Error(`${code}: something, open '/secret/path'`), { code });
+  const cases: [string, unknown, string][] = [
+    ['EACCES', errno('EACCES'), 'permission denied (EACCES)'],
+    ['EPERM', errno('EPERM'), 'operation not permitted (EPERM)'],
+    ['ENOSPC', errno('ENOSPC'), 'no space left on the device (ENOSPC)'],
+    ['EDQUOT', errno('EDQUOT'), 'disk quota exceeded (EDQUOT)'],
+    ['EROFS', errno('EROFS'), 'read-only file system (EROFS)'],
+    ['ENOTDIR', errno('ENOTDIR'), 'a parent is not a directory (ENOTDIR)'],
+    ['EISDIR', errno('EISDIR'), 'is a directory (EISDIR)'],
+    ['EEXIST', errno('EEXIST'), 'exists and is not a directory (EEXIST)'],
+    ['EIO', errno('EIO'), 'input/output error (EIO)'],
+    ['another code', errno('EMFILE'), 'file system error (EMFILE)'],
+    ['an unsafe file', new UnsafeFileError('.oam-grant', 'is a symbolic link'), '.oam-grant: is a symbolic link'],
+    ['an error without a code', new Error('x is not below the out-dir'), 'x is not below the out-dir'],
+    ['something else thrown', 'EACCES', 'unknown error'],
+  ];
+  for (const [name, error, words] of cases) {
+    it(`describes ${name}`, () => assert.equal(describeFsError(error), words));
+  }
 });

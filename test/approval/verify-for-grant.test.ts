@@ -328,4 +328,143 @@ describe('verifyApprovalsForGrant', () => {
     assert.deepEqual(visible.skipped.map((x) => x.path), [approvalPath('901')]);
     assert.match(visible.skipped[0]?.message ?? '', /mallory may not approve step/);
   });
+
+  it('returns an empty outcome without reading anything when there is no approval step', async () => {
+    assert.deepEqual(await verify(null), { required: false, step: undefined, request: undefined, approvals: [], expired: [] });
+  });
+
+  // An approval is for one step of one component; its unsigned fields must still name ours (tokens carry no step).
+  for (const [what, field, value] of [
+    ['another step', 'step', 'approve-deploy-dev'],
+    ['another component', 'component', 'deploy-dev'],
+  ] as const) {
+    it(`refuses an approval of ${what}, even one by an eligible approver of this pipeline`, async () => {
+      await writeRequest();
+      await writeApproval(ALICE, '900');
+      const evidence = JSON.parse(readFileSync(approvalPath('900'), 'utf8'));
+      evidence[field] = value;
+      writeFileSync(approvalPath('900'), JSON.stringify(evidence));
+      const [stepName, componentName] = field === 'step' ? [value, 'deploy-prod'] : ['approve-deploy-prod', value];
+      await assert.rejects(verify(), {
+        code: 'ERR_APPROVAL_INVALID',
+        message: `${approvalPath('900')}: approves step ${stepName} of component ${componentName}, not step approve-deploy-prod of deploy-prod`,
+        hint: 'give each component its own --out-dir',
+      });
+    });
+  }
+
+  it('refuses an approval token without job_id', async () => {
+    await writeRequest();
+    await writeApproval(ALICE, '900', { claims: { job_id: undefined } });
+    await assert.rejects(verify(), {
+      code: 'ERR_APPROVAL_INVALID',
+      message: `${approvalPath('900')}: the token's job_id is absent and does not match the file name`,
+      hint: 'evidence files are written by the approve job only; rerun it instead of copying files',
+    });
+  });
+
+  it('refuses the grant job approving itself', async () => {
+    await writeRequest();
+    await writeApproval(ALICE, '1000');
+    await assert.rejects(verify(), {
+      code: 'ERR_APPROVAL_INVALID',
+      message: `${approvalPath('1000')}: job 1000 cannot both request (or grant) and approve`,
+      hint: 'approvals come from the manual approve job',
+    });
+  });
+
+  it('counts an approval made in the same second as the request', async () => {
+    await writeRequest({}, now - 100);
+    await writeApproval(ALICE, '900', { iat: now - 100 });
+    assert.deepEqual((await verify()).approvals.map((a) => [a.token.claims.user_login, a.latencySeconds]), [['alice', 0]]);
+  });
+
+  it('tells apart people without user_id by their login, whatever its case', async () => {
+    await writeRequest();
+    await writeApproval({ user_login: 'alice' }, '900', { claims: { user_id: undefined } });
+    await writeApproval({ user_login: 'ALICE' }, '901', { claims: { user_id: undefined } });
+    const step = makeStep({ minApprovals: 2 });
+    await assert.rejects(verify(step), { code: 'ERR_APPROVAL_MISSING', message: 'step approve-deploy-prod of deploy-prod: 1 of 2 approvals from distinct people' });
+    await writeApproval({ user_login: 'bob' }, '902', { claims: { user_id: undefined } });
+    assert.deepEqual((await verify(step)).approvals.map((a) => a.token.claims.user_login), ['alice', 'bob']);
+  });
+
+  it('says what to do next: no approval yet, another person needed, or approvals that ran out', async () => {
+    await writeRequest({}, now - 4000);
+    await assert.rejects(verify(makeStep({ minApprovals: 2 })), {
+      code: 'ERR_APPROVAL_MISSING',
+      hint: 'an approver must press Run on the approve job of this pipeline before the grant job runs',
+    });
+    await writeApproval(ALICE, '900', { iat: now - 60 });
+    await assert.rejects(verify(makeStep({ minApprovals: 2 })), {
+      code: 'ERR_APPROVAL_MISSING',
+      hint: 'another eligible person must press Run on the approve job (the same person counts once)',
+    });
+    await writeApproval(BOB, '901', { iat: now - 3900 });
+    await assert.rejects(verify(makeStep({ minApprovals: 2, validForSeconds: 1800, timeoutSeconds: 7200 })), {
+      code: 'ERR_APPROVAL_EXPIRED',
+      // The age is counted from the clock: 1h 5m, or a second more on a slow run.
+      message: new RegExp(`^step approve-deploy-prod of deploy-prod: 1 of 2 approvals from distinct people; ${approvalPath('901')}: approved 1h 5m( [0-9]s)? ago, but step approve-deploy-prod accepts approvals for 30m \\(validFor\\)$`),
+      hint: 'approvals are valid for 30m and must come within 2h of the request: run the approve job again, then the grant job',
+    });
+  });
+
+  for (const thrown of ['socket hang up', null]) {
+    it(`lets a failure that is not an Error (${thrown}) through unchanged`, async () => {
+      await writeRequest();
+      await writeApproval(ALICE, '900');
+      const failing = { ...lookups(), mergeRequestAuthors: () => Promise.reject(thrown) };
+      await assert.rejects(verify(makeStep(), failing), (error: unknown) => error === thrown);
+    });
+  }
+
+  it('refuses an approval older than the request first, from its signed iat, before asking GitLab anything', async () => {
+    await writeRequest({}, now - 100);
+    // Mallory is no approver either: the replayed approval is refused as such, not for that.
+    await writeApproval(MALLORY, '900', { iat: now - 200 });
+    const l = lookups();
+    await assert.rejects(verify(makeStep(), l), {
+      code: 'ERR_APPROVAL_INVALID',
+      message: `${approvalPath('900')}: the approval (iat ${now - 200}) precedes the request (iat ${now - 100})`,
+      hint: 'an approval counts only for a request made before it: run the approve job again',
+    });
+    assert.deepEqual(l.asked, []);
+  });
+
+  describe('verifyVisibleApprovals', () => {
+    const step = makeStep({ minApprovals: 2 });
+    async function visibleTo(person: Record<string, unknown>, jobId: string, l = lookups()) {
+      const file = accessFile({ components: [comp], steps: [step] });
+      const own = await verifier.verify(await evidenceToken({ ...person, job_id: jobId }, now - 60), { audience: 'oam-grant', purpose: 'exchange', source: 'OAM_EVIDENCE_TOKEN' });
+      const request = await verifyRequest({ file, component: comp, traits: [trait] }, own, outDir, verifier);
+      return verifyVisibleApprovals({ step, component: comp, own, request, outDir, verifier, lookups: l, now: () => new Date() });
+    }
+
+    it("counts each other person once, and not the job's own person in another job", async () => {
+      await writeRequest();
+      await writeApproval(ALICE, '900');
+      await writeApproval(ALICE, '901');
+      await writeApproval(BOB, '903');
+      const visible = await visibleTo(BOB, '902');
+      assert.deepEqual(visible.approvals.map((a) => a.path), [approvalPath('900')]);
+      assert.deepEqual(visible.skipped, []);
+    });
+
+    it('skips the whole directory, saying why, when it cannot be read', async () => {
+      await writeRequest();
+      await writeApproval(ALICE, '900');
+      writeFileSync(join(outDir, 'approvals', 'notes.txt'), '');
+      assert.deepEqual(await visibleTo(BOB, '902'), {
+        approvals: [],
+        skipped: [{ path: outDir, message: `${join(outDir, 'approvals', 'notes.txt')}: is not named <job_id>.json` }],
+      });
+    });
+
+    it('fails on an error that is not a refusal', async () => {
+      await writeRequest();
+      await writeApproval(ALICE, '900');
+      const failing = { ...lookups(), mergeRequestAuthors: () => Promise.reject(new TypeError('bug')) };
+      await assert.rejects(visibleTo(BOB, '902', failing), { name: 'TypeError', message: 'bug' });
+    });
+  });
 });
