@@ -18,6 +18,9 @@
  * less, so the CPU ratio is the steadier figure.
  *
  *   npm run bench            (RUNS=N to change the number of rounds, default 15)
+ *   BENCH_BASELINE=<dist folder of another build> npm run bench
+ *                            adds that build's grant (its bundle and shipped caches) to every
+ *                            round, so a change is compared within one run, not across runs
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -32,6 +35,7 @@ const DIST = resolve('dist');
 const BUNDLE = 'oam-grant.mjs';
 const AWS = '/usr/bin/aws';
 const RUNS = Number(process.env.RUNS ?? 15);
+const BASELINE = process.env.BENCH_BASELINE;
 const ROLE = 'arn:aws:iam::123456789012:role/ci-deploy';
 const GCP_PROVIDER = 'projects/123456789/locations/global/workloadIdentityPools/gitlab/providers/gitlab-ci';
 const TARGET_RATIO = 2.5;
@@ -167,6 +171,15 @@ try {
   const shipped = readdirSync(DIST).filter((file) => file === BUNDLE || (file.startsWith(`${BUNDLE}.`) && file.endsWith('.code-cache')));
   for (const file of shipped) copyFileSync(join(DIST, file), join(npx, file));
 
+  // Another build's package (say, main's dist), measured in the same rounds.
+  const baseline = join(scratch, 'baseline');
+  if (BASELINE) {
+    mkdirSync(baseline);
+    for (const file of readdirSync(BASELINE).filter((f) => f === BUNDLE || (f.startsWith(`${BUNDLE}.`) && f.endsWith('.code-cache')))) {
+      copyFileSync(join(BASELINE, file), join(baseline, file));
+    }
+  }
+
   const versions = nodeVersions();
   const perVersion = versions.map((node) => {
     // As the image has it: the bundle, caches written by this node, the sh wrapper.
@@ -215,6 +228,7 @@ try {
         cpu: [],
         env: { OAM_ID_TOKEN: apiToken },
       },
+      ...(BASELINE ? [{ label: 'grant, BENCH_BASELINE (npx)', command: node.path, args: [join(baseline, BUNDLE), ...grant], samples: [], cpu: [] }] : []),
     ];
     const states = {
       npx: chunkStates(node.path, [join(npx, BUNDLE), ...grant], opts),
