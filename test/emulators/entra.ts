@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { compactVerify, createRemoteJWKSet, decodeJwt, decodeProtectedHeader, type CryptoKey, exportJWK, generateKeyPair, type JWTPayload, type JWTVerifyGetKey, SignJWT } from 'jose';
-import { listenLoopback, sleep } from './server.ts';
+import { clientGaveUp, listenLoopback, sleep } from './server.ts';
 
 /**
  * A Microsoft Entra ID token endpoint on loopback for the client credentials
@@ -487,11 +487,7 @@ export async function startEntra(opts: EntraOptions): Promise<EntraEmulator> {
       if (errorCode) call.errorCode = errorCode;
       else delete call.errorCode;
     };
-    // The response closing before it was written means the client gave up (one listener per response, not per kept-alive socket).
-    let abandoned = false;
-    res.once('close', () => {
-      if (!res.writableEnded) abandoned = true;
-    });
+    const abandoned = clientGaveUp(res);
     const fault = faults.shift();
     if (fault?.kind === 'reset') {
       record(0, 'reset');
@@ -500,7 +496,7 @@ export async function startEntra(opts: EntraOptions): Promise<EntraEmulator> {
     }
     if (fault?.kind === 'delay') {
       await sleep(fault.ms);
-      if (abandoned) return record(0, 'abandoned');
+      if (abandoned()) return record(0, 'abandoned');
     }
     try {
       if (fault?.kind === 'throttle') {

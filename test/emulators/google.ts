@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { compactVerify, createRemoteJWKSet, decodeJwt, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { type CelContext, compileCel } from './cel.ts';
-import { listenLoopback, sendJson, sleep } from './server.ts';
+import { clientGaveUp, listenLoopback, sendJson, sleep } from './server.ts';
 
 /**
  * Google's Security Token Service and IAM Service Account Credentials on
@@ -384,13 +384,7 @@ export async function startGoogle(opts: GoogleOptions): Promise<GoogleEmulator> 
         at: Date.now(),
       };
       calls.push(call);
-      let abandoned = false;
-      const onClose = () => {
-        abandoned = true;
-      };
-      // Removed once answered: keep-alive sockets carry many requests.
-      req.socket.once('close', onClose);
-      res.once('finish', () => req.socket.off('close', onClose));
+      const abandoned = clientGaveUp(res);
       const index = faults.findIndex((f) => (f.kind === 'issuer-unreachable' ? service === 'sts' : f.service === undefined || f.service === service));
       const fault = index >= 0 ? faults.splice(index, 1)[0] : undefined;
       if (fault?.kind === 'reset') {
@@ -400,7 +394,7 @@ export async function startGoogle(opts: GoogleOptions): Promise<GoogleEmulator> 
       }
       if (fault?.kind === 'delay') {
         await sleep(fault.ms);
-        if (abandoned) {
+        if (abandoned()) {
           call.error = 'abandoned';
           return;
         }

@@ -22,6 +22,20 @@ export function readBody(req: IncomingMessage): Promise<string> {
 }
 
 /**
+ * Whether the client gave up on this response: it closed before its answer
+ * was written. An emulator checks it after an injected delay, so that nothing
+ * is issued, or counted as answered, for a request nobody reads. One listener
+ * per response, not per kept-alive socket.
+ */
+export function clientGaveUp(res: ServerResponse): () => boolean {
+  let gaveUp = false;
+  res.once('close', () => {
+    if (!res.writableEnded) gaveUp = true;
+  });
+  return () => gaveUp;
+}
+
+/**
  * Listens on 127.0.0.1 (port 0 unless given). A handler that throws answers
  * 500 instead of hanging the client, so a bug in an emulator shows up as a
  * failed test rather than a timeout.

@@ -1,7 +1,7 @@
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { compactVerify, createRemoteJWKSet, decodeJwt, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import { listenLoopback, sleep } from './server.ts';
+import { clientGaveUp, listenLoopback, sleep } from './server.ts';
 import { computeSignature, parseAmzDate, parseAuthorization, signaturesEqual } from './sigv4.ts';
 
 /**
@@ -481,10 +481,7 @@ export async function startSts(opts: StsOptions): Promise<StsEmulator> {
       if (errorCode) call.errorCode = errorCode;
       else delete call.errorCode;
     };
-    let abandoned = false;
-    req.socket.once('close', () => {
-      abandoned = true;
-    });
+    const abandoned = clientGaveUp(res);
 
     const fault = faults.shift();
     if (fault?.kind === 'reset') {
@@ -495,7 +492,7 @@ export async function startSts(opts: StsOptions): Promise<StsEmulator> {
     if (fault?.kind === 'delay') {
       await sleep(fault.ms);
       // The client gave up meanwhile: nothing is issued for a request nobody reads.
-      if (abandoned) return record(0, 'abandoned');
+      if (abandoned()) return record(0, 'abandoned');
     }
     const injected =
       fault?.kind === 'throttle'

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type CryptoKey, createRemoteJWKSet, decodeJwt, exportJWK, generateKeyPair, type JWK, type JWTPayload, type JWTVerifyGetKey, jwtVerify, SignJWT } from 'jose';
-import { listenLoopback, sendJson, sleep } from './server.ts';
+import { clientGaveUp, listenLoopback, sendJson, sleep } from './server.ts';
 
 /**
  * An OAuth 2.0 authorization server on loopback doing RFC 8693 token
@@ -413,11 +413,7 @@ export async function startTokenExchange(opts: TokenExchangeServerOptions): Prom
       if (error) call.error = error;
       else delete call.error;
     };
-    // A response closed before it was finished: the client gave up (one listener per response, not per kept-alive socket).
-    let abandoned = false;
-    res.once('close', () => {
-      if (!res.writableFinished) abandoned = true;
-    });
+    const abandoned = clientGaveUp(res);
 
     const index = faults.findIndex((f) => (f.endpoint ?? 'token') === endpoint);
     const fault = index >= 0 ? faults.splice(index, 1)[0] : undefined;
@@ -428,7 +424,7 @@ export async function startTokenExchange(opts: TokenExchangeServerOptions): Prom
     }
     if (fault?.kind === 'delay') {
       await sleep(fault.ms);
-      if (abandoned) return done(0, 'abandoned');
+      if (abandoned()) return done(0, 'abandoned');
     }
     if (fault?.kind === 'redirect') {
       done(307, 'redirect');

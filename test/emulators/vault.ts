@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { compactVerify, createRemoteJWKSet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import { listenLoopback, sendJson, sleep } from './server.ts';
+import { clientGaveUp, listenLoopback, sendJson, sleep } from './server.ts';
 
 /**
  * A HashiCorp Vault emulator on loopback: the JWT auth method's login, and
@@ -445,6 +445,7 @@ export async function startVault(opts: VaultOptions): Promise<VaultEmulator> {
         sendJson(res, status, json, { 'cache-control': 'no-store' });
       }
     };
+    const abandoned = clientGaveUp(res);
     const fault = faults.shift();
     if (fault?.kind === 'reset') {
       call.error = 'reset';
@@ -454,7 +455,7 @@ export async function startVault(opts: VaultOptions): Promise<VaultEmulator> {
     if (fault?.kind === 'delay') {
       await sleep(fault.ms);
       // The client gave up meanwhile: nothing is issued for a request nobody reads.
-      if (req.socket.destroyed) {
+      if (abandoned()) {
         call.error = 'abandoned';
         return;
       }
