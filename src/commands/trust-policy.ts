@@ -5,7 +5,7 @@
  * what the cloud cannot express goes to stderr as warnings and notes. It is
  * never wider than the file (src/policy/trust-scope.ts).
  */
-import type { AccessFile, AwsStsTrait, Component, CredentialTrait } from '../access-file/model.ts';
+import type { CredentialTrait } from '../access-file/model.ts';
 import { OamError } from '../errors.ts';
 import { trustScopeOf } from '../policy/trust-scope.ts';
 import { awsTrustPolicy } from '../trust/aws-sts.ts';
@@ -32,19 +32,6 @@ function builderFor<T extends CredentialTrait>(trait: T): TrustBuilder<T> {
   const builder = TRUST_BUILDERS[trait.type as CredentialTrait['type']];
   if (!builder) throw new OamError('ERR_USAGE', `trust-policy cannot print a configuration for ${trait.type} yet`);
   return builder as unknown as TrustBuilder<T>;
-}
-
-/** The IAM trust policy of one aws-sts trait (for callers that know they have one). */
-export function buildTrustPolicy(
-  file: AccessFile,
-  component: Component,
-  trait: AwsStsTrait,
-  issuer: string,
-  audience: string,
-  projectPath: string | undefined,
-): { policy: Record<string, unknown>; warnings: string[]; notes: string[] } {
-  const { config, warnings, notes } = awsTrustPolicy({ trait, component, scope: trustScopeOf(file, component, projectPath), issuer, audience });
-  return { policy: config, warnings: [...warnings], notes: [...notes] };
 }
 
 export async function runTrustPolicy(deps: Deps): Promise<number> {

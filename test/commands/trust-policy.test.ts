@@ -2,14 +2,21 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import type { Policy } from '../../src/access-file/model.ts';
-import { buildTrustPolicy } from '../../src/commands/trust-policy.ts';
+import type { AccessFile, AwsStsTrait, Component, Policy } from '../../src/access-file/model.ts';
 import { OamError } from '../../src/errors.ts';
+import { trustScopeOf } from '../../src/policy/trust-scope.ts';
+import { awsTrustPolicy } from '../../src/trust/aws-sts.ts';
 import { runCli, workspace } from '../helpers/cli.ts';
 import { accessFile, awsTrait, component } from '../helpers/model.ts';
 
 const conditions = (properties: Record<string, unknown>): Policy =>
   ({ type: 'gitlab-conditions', name: 'p', pointer: '/spec/policies/0', ...properties }) as Policy;
+
+/** What `trust-policy` prints for one aws-sts trait: the file's trust scope through the IAM builder. */
+function buildTrustPolicy(file: AccessFile, component: Component, trait: AwsStsTrait, issuer: string, audience: string, projectPath: string | undefined) {
+  const { config, warnings, notes } = awsTrustPolicy({ trait, component, scope: trustScopeOf(file, component, projectPath), issuer, audience });
+  return { policy: config, warnings: [...warnings], notes: [...notes] };
+}
 
 describe('buildTrustPolicy', () => {
   it('pins the provider, the audience and sub patterns from project, ref types and refs', () => {
