@@ -9,8 +9,8 @@ import { OamError } from '../errors.ts';
 import { CREDENTIAL_TRAIT_TYPES, type CredentialTraitType } from '../access-file/model.ts';
 import type { RequestedAccess, RequestedCredential } from '../providers/requested-access.ts';
 import type { CommentLocation, ReasonSource } from './reason-comment.ts';
-import type { WorkspacePath } from '../lib/workspace-path.ts';
-import { checkOutDirPath, describeFsError, isNotFound, locateOutDir, readSmallFile, UnsafeFileError, writeOutFile } from './safe-files.ts';
+import { isNotFound, type WorkspacePath } from '../lib/workspace-path.ts';
+import { checkOutDirPath, describeFsError, locateOutDir, readSmallFile, UnsafeFileError, writeOutFile } from './safe-files.ts';
 
 export interface RequestEvidence {
   readonly version: 1;

@@ -11,16 +11,12 @@ import { open } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { OamError } from '../errors.ts';
 import { writeFileAtomic } from '../lib/atomic-file.ts';
-import { checkDirectories, describeFileKind, locateInWorkspace, UnsafeFileError, type WorkspacePath } from '../lib/workspace-path.ts';
+import { checkDirectories, describeFileKind, isNotFound, locateInWorkspace, UnsafeFileError, type WorkspacePath } from '../lib/workspace-path.ts';
 
 export { UnsafeFileError } from '../lib/workspace-path.ts';
 
 /** Evidence files are a few KiB; anything larger is not ours. */
 export const MAX_EVIDENCE_BYTES = 64 * 1024;
-
-export function isNotFound(error: unknown): boolean {
-  return error instanceof Error && (error as NodeJS.ErrnoException).code === 'ENOENT';
-}
 
 /** The out-dir's path in the workspace (`root`, the job's directory). */
 export function locateOutDir(outDir: string, root: string = process.cwd()): WorkspacePath {

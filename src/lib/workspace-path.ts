@@ -61,7 +61,8 @@ export function locateInWorkspace(path: string, root: string): WorkspacePath {
   };
 }
 
-function isNotFound(error: unknown): boolean {
+/** A file system error saying the path does not exist. */
+export function isNotFound(error: unknown): boolean {
   return error instanceof Error && (error as NodeJS.ErrnoException).code === 'ENOENT';
 }
 
