@@ -13,6 +13,7 @@
 import type { AccessFile, Component, GitlabConditionsPolicy } from '../access-file/model.ts';
 import { OamError } from '../errors.ts';
 import { durationCapFor } from './evaluate.ts';
+import { matchesRefGlob } from '../access-file/glob.ts';
 
 export interface TrustScope {
   readonly projects: readonly string[];
@@ -44,6 +45,28 @@ function intersect<T extends string>(lists: (readonly T[] | undefined)[]): T[] |
     result = result ? result.filter((v) => list.includes(v)) : [...list];
   }
   return result;
+}
+
+/** Whether every ref `pattern` matches is matched by `wider` too (only the sure cases: the same pattern, `**`, a literal ref). */
+function covers(wider: string, pattern: string): boolean {
+  return wider === pattern || wider === '**' || (!/[*?]/.test(pattern) && matchesRefGlob(wider, pattern));
+}
+
+/**
+ * The refs all the lists admit, as patterns a cloud can take: those of one
+ * list that every other list covers. Never wider than the file (an overlap of
+ * two different wildcards is left out, not guessed); undefined without lists.
+ */
+function commonRefs(lists: readonly (readonly string[])[]): string[] | undefined {
+  if (lists.length === 0) return undefined;
+  const found: string[] = [];
+  for (const list of lists) {
+    for (const pattern of list) {
+      if (!found.includes(pattern) && lists.every((other) => other.some((wider) => covers(wider, pattern)))) found.push(pattern);
+    }
+  }
+  // A pattern covered by another one found is already admitted through it.
+  return found.filter((pattern) => !found.some((other) => other !== pattern && covers(other, pattern)));
 }
 
 /**
@@ -80,8 +103,15 @@ export function trustScopeOf(file: AccessFile, component: Component, projectPath
   const refTypes = fileRefTypes ?? ['branch'];
   if (!fileRefTypes) notes.push('the access file sets no refTypes: the configuration admits branches only; to admit tags, add refTypes [branch, tag] (or [tag]) to a gitlab-conditions policy and protect the tags');
   const refLists = policies.map((p) => p.refs).filter((r): r is readonly string[] => r !== undefined);
-  if (refLists.length > 1) notes.push('several policies list refs; the configuration allows the refs of the first, oam-grant checks all of them');
-  const refs = refLists[0];
+  const refs = commonRefs(refLists);
+  if (refLists.length > 1) {
+    if (refs?.length === 0) {
+      throw new OamError('ERR_USAGE', `the refs of the gitlab-conditions policies for ${component.name} share no pattern the trust configuration could admit`, {
+        hint: 'every policy must hold, and a cloud takes one list of patterns: repeat in each policy the refs the component may run on (a pattern another policy already covers, like main under "**", counts)',
+      });
+    }
+    notes.push(`several policies list refs; all must hold, so the configuration admits only the patterns every one of them covers: ${refs!.join(', ')}`);
+  }
   if (!refs) {
     throw new OamError('ERR_USAGE', `no refs condition applies to ${component.name}: the trust configuration would admit every branch and tag of the project`, {
       hint: 'add refs (e.g. ["main", "release/*"]) to a gitlab-conditions policy for this component; the trust configuration is the wall that holds when a job script is changed',

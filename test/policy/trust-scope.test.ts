@@ -5,6 +5,7 @@
  * only oam-grant can enforce.
  */
 import assert from 'node:assert/strict';
+import { OamError } from '../../src/errors.ts';
 import { describe, it } from 'node:test';
 import type { ApprovalStep, GitlabConditionsPolicy, Policy } from '../../src/access-file/model.ts';
 import { DEFAULT_SUB_NOTE, subjectsOf, type TrustScope, trustScopeOf } from '../../src/policy/trust-scope.ts';
@@ -23,7 +24,7 @@ const step = (componentName: string): ApprovalStep => ({
 });
 
 const NO_REF_TYPES = 'the access file sets no refTypes: the configuration admits branches only; to admit tags, add refTypes [branch, tag] (or [tag]) to a gitlab-conditions policy and protect the tags';
-const SEVERAL_REFS = 'several policies list refs; the configuration allows the refs of the first, oam-grant checks all of them';
+const SEVERAL_REFS = (refs: string) => `several policies list refs; all must hold, so the configuration admits only the patterns every one of them covers: ${refs}`;
 const REF_PROTECTED = 'refProtected is checked by oam-grant only where the cloud cannot read the ref_protected claim; keep refs to branches and tags that are protected in the project settings';
 const ENVIRONMENTS = 'environment conditions are enforced by oam-grant only';
 const PIPELINE_SOURCES = 'pipeline source conditions are enforced by oam-grant only';
@@ -47,7 +48,9 @@ describe('trustScopeOf', () => {
     ['projectPaths of two policies intersect', { policies: [conditions({ projectPaths: ['acme/a', 'acme/payments'], refTypes: ['branch'], refs: ['main'] }), conditions({ projectPaths: ['acme/payments', 'acme/b'] })] }, { ...base, notes: [] }],
     ['refTypes of two policies intersect', { policies: [conditions({ refTypes: ['branch', 'tag'], refs: ['main'] }), conditions({ refTypes: ['branch'] })], projectPath: 'acme/payments' }, { ...base, notes: [] }],
     ['no refTypes: branches only, and a note', { policies: [conditions({ refs: ['main'] })], projectPath: 'acme/payments' }, { ...base, notes: [NO_REF_TYPES] }],
-    ['refs of several policies: the first, and a note', { policies: [conditions({ refTypes: ['branch'], refs: ['main'] }), conditions({ refs: ['main', 'release/*'] })], projectPath: 'acme/payments' }, { ...base, notes: [SEVERAL_REFS] }],
+    ['refs of several policies: only what all of them admit, and a note', { policies: [conditions({ refTypes: ['branch'], refs: ['main', 'release/*'] }), conditions({ refs: ['main'] })], projectPath: 'acme/payments' }, { ...base, notes: [SEVERAL_REFS('main')] }],
+    ['refs of several policies: a literal ref under a wider pattern of the other', { policies: [conditions({ refTypes: ['branch'], refs: ['release/*', 'dev/**'] }), conditions({ refs: ['release/1.0', 'main', 'dev/x/y'] })], projectPath: 'acme/payments' }, { ...base, refs: ['release/1.0', 'dev/x/y'], notes: [SEVERAL_REFS('release/1.0, dev/x/y')] }],
+    ['refs of several policies: a pattern covered by one found is left to it', { policies: [conditions({ refTypes: ['branch'], refs: ['**'] }), conditions({ refs: ['main', '**'] })], projectPath: 'acme/payments' }, { ...base, refs: ['**'], notes: [SEVERAL_REFS('**'), 'refs includes "**": any branch of the project is admitted; pin protected refs here'] }],
     ['refs "**": a note that every branch passes', { policies: [conditions({ refTypes: ['branch'], refs: ['**'] })], projectPath: 'acme/payments' }, { ...base, refs: ['**'], notes: ['refs includes "**": any branch of the project is admitted; pin protected refs here'] }],
     ['environments in a policy', { policies: [conditions({ refTypes: ['branch'], refs: ['main'], environments: ['production'] })], projectPath: 'acme/payments' }, { ...base, notes: [ENVIRONMENTS] }],
     ["the component's environment", { policies: [conditions({ refTypes: ['branch'], refs: ['main'] })], environment: 'production', projectPath: 'acme/payments' }, { ...base, notes: [ENVIRONMENTS] }],
@@ -67,13 +70,22 @@ describe('trustScopeOf', () => {
       policies: [conditions({ refs: ['**'], refProtected: true, environments: ['production'], pipelineSources: ['push'] }), conditions({ refs: ['main'] })],
       steps: [step('deploy-prod')],
       projectPath: 'acme/payments',
-    }, { ...base, refs: ['**'], refProtected: true, notes: [NO_REF_TYPES, SEVERAL_REFS, 'refs includes "**": any branch of the project is admitted; pin protected refs here', REF_PROTECTED, ENVIRONMENTS, PIPELINE_SOURCES, APPROVALS] }],
+    }, { ...base, refProtected: true, notes: [NO_REF_TYPES, SEVERAL_REFS('main'), REF_PROTECTED, ENVIRONMENTS, PIPELINE_SOURCES, APPROVALS] }],
   ];
   for (const [name, build, expected] of cases) {
     it(name, () => {
       assert.deepEqual(scopeOf(build), expected);
     });
   }
+
+  it('refuses refs of several policies that share no pattern, rather than admit one policy\'s wider list', () => {
+    for (const lists of [[['release/*'], ['hotfix/*']], [['release/*'], ['release/**']]]) {
+      assert.throws(
+        () => scopeOf({ policies: lists.map((refs, i) => conditions({ ...(i === 0 ? { refTypes: ['branch'] } : {}), refs })), projectPath: 'acme/payments' }),
+        (e: unknown) => e instanceof OamError && e.code === 'ERR_USAGE' && /share no pattern the trust configuration could admit/.test(e.message),
+      );
+    }
+  });
 
   it('admits tags only where the file names them, with a warning naming every ref', () => {
     const scope = scopeOf({ policies: [conditions({ refTypes: ['branch', 'tag'], refs: ['main', 'v*'] })], projectPath: 'acme/payments' });
