@@ -237,6 +237,10 @@ function compareSteps(c: Changes, o: ApprovalStep | undefined, n: ApprovalStep |
   c.allowList('approvals', `${label} approvers.groups`, o.approvers.groups, n.approvers.groups, at('approvers'));
   if (canonicalJson(o.forbid) !== canonicalJson(n.forbid)) c.add('approvals', `${label} forbid`, o.forbid, n.forbid, o.forbid.some((f) => !n.forbid.includes(f)), at('forbid'));
   if (o.requireReason !== n.requireReason) c.add('approvals', `${label} requireReason`, o.requireReason, n.requireReason, o.requireReason, at('requireReason'));
+  // Accepting the unsigned Run-form reason where the default branch refused it loosens what counts as a reason.
+  if (o.acceptReasonVariable !== n.acceptReasonVariable) {
+    c.add('approvals', `${label} acceptReasonVariable`, o.acceptReasonVariable, n.acceptReasonVariable, n.acceptReasonVariable, at('acceptReasonVariable'));
+  }
   c.fixed('approvals', `${label} reasonPattern`, o.reasonPattern, n.reasonPattern, at('reasonPattern'), true);
   c.limit('approvals', `${label} timeout`, o.timeoutSeconds, n.timeoutSeconds, n.pointer);
   c.limit('approvals', `${label} validFor`, o.validForSeconds, n.validForSeconds, at('validFor'));

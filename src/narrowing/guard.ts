@@ -92,7 +92,7 @@ export async function checkNarrowing(target: ComponentTarget, claims: GitlabClai
     );
   }
   const { defaultBranch } = found;
-  if (claims.ref_type === 'branch' && claims.ref === defaultBranch) return { defaultBranch, onDefaultBranch: true, changes: [] };
+  if (onDefaultBranchOf(claims, projectId, defaultBranch)) return { defaultBranch, onDefaultBranch: true, changes: [] };
   if (found.content === undefined) {
     throw denied(
       `${path} does not exist on the default branch ${defaultBranch}: a branch cannot bring its own access file`,
@@ -111,6 +111,22 @@ export async function checkNarrowing(target: ComponentTarget, claims: GitlabClai
   throw denied(
     `${file.path} widens the access of ${defaultBranch}'s file on ${claims.ref_type ?? 'ref'} ${JSON.stringify(ref ?? '')}: ${lines.join('; ')}`,
     `narrow the branch's file, or merge the change to ${defaultBranch} through a reviewed merge request; the default branch's spec.gitlab.allowWideningFrom.refs may name refs allowed to widen`,
+  );
+}
+
+/**
+ * Whether the job runs the default branch's own, reviewed file. Not in a merge
+ * request pipeline: there `ref` names the MR's source branch (GitLab's
+ * `Ci::Pipeline#source_ref`), which a fork or any branch may call `main`, and
+ * merged results carry the target's changes too. Not in a pipeline of another
+ * project than the job's (a fork's MR pipeline run in the parent).
+ */
+function onDefaultBranchOf(claims: GitlabClaims, jobProjectId: string, defaultBranch: string): boolean {
+  return (
+    claims.ref_type === 'branch' &&
+    claims.ref === defaultBranch &&
+    claims.pipeline_source !== 'merge_request_event' &&
+    claims.project_id === jobProjectId
   );
 }
 

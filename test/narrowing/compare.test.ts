@@ -157,6 +157,8 @@ const ROWS: Row[] = [
   { name: 'an approver removed', file: edited(['users: [alice, bob]', 'users: [alice]']), widens: [], narrows: ['step "approve-prod" approvers.users'] },
   { name: 'a forbid entry removed', file: edited(['forbid: [requester, mrAuthor, commitAuthor]', 'forbid: [requester, mrAuthor]']), widens: ['step "approve-prod" forbid'] },
   { name: 'requireReason off', file: edited(['requireReason: true', 'requireReason: false']), widens: ['step "approve-prod" requireReason'] },
+  { name: 'the unsigned Run-form reason accepted where it was refused', base: edited(['requireReason: true', 'requireReason: true\n          acceptReasonVariable: false']), file: BASE, widens: ['step "approve-prod" acceptReasonVariable'] },
+  { name: 'the unsigned Run-form reason refused', file: edited(['requireReason: true', 'requireReason: true\n          acceptReasonVariable: false']), widens: [], narrows: ['step "approve-prod" acceptReasonVariable'] },
   { name: 'reasonPattern removed', file: edited(['          reasonPattern: "^OPS-[0-9]+"\n', '']), widens: ['step "approve-prod" reasonPattern'] },
   { name: 'reasonPattern changed', file: edited(['reasonPattern: "^OPS-[0-9]+"', 'reasonPattern: "^OPS-[0-9]+$"']), widens: ['step "approve-prod" reasonPattern'] },
   { name: 'a longer timeout', file: edited(['timeout: 2h', 'timeout: 3h']), widens: ['step "approve-prod" timeout'] },

@@ -111,6 +111,15 @@ describe('checkNarrowing', () => {
     await refusal(checkNarrowing(target(WIDER), claimsOn('main'), api(async () => ({ defaultBranch: 'trunk', content: MAIN_FILE }))));
   });
 
+  it("compares the file in a merge request pipeline whose source branch is named like the default branch, and in a fork's pipeline run in the parent", async () => {
+    // ref is the MR's source branch: a fork's (or any branch's) "main" is not the reviewed file.
+    const inMr = await refusal(checkNarrowing(target(WIDER), claimsOn('main', { pipeline_source: 'merge_request_event' }), onMain()));
+    assert.match(inMr.message, /widens the access of main's file on branch "main"/);
+    await refusal(checkNarrowing(target(WIDER), claimsOn('main', { project_id: '5555', job_project_id: '1217', pipeline_source: 'push' }), onMain()));
+    // The same claims on the default branch of the job's own project, pushed: nothing to compare.
+    assert.equal((await checkNarrowing(target(WIDER), claimsOn('main', { pipeline_source: 'push', job_project_id: '1217' }), onMain())).onDefaultBranch, true);
+  });
+
   it('asks for the job project (job_project_id before project_id) and the path in the checkout', async () => {
     const asked: string[][] = [];
     await checkNarrowing(target(MAIN_FILE), claimsOn('feature/x', { job_project_id: '99' }), api(async () => ({ defaultBranch: 'main', content: MAIN_FILE }), asked));
