@@ -12,6 +12,7 @@
  * job must not be able to exchange anything) ties them to this pipeline.
  */
 import { readdir } from 'node:fs/promises';
+import { approvalStepFor } from '../access-file/lookup.ts';
 import { isOamError, OamError } from '../errors.ts';
 import { gitlabApiOf, reportContextOf, scopeOf, type CommandDeps } from '../approval/deps.ts';
 import { type AuditRecord, AUDIT_FILE } from '../report/audit-record.ts';
@@ -122,7 +123,9 @@ export async function runClose(deps: CommandDeps): Promise<number> {
       r.refreshes.map((e) => ({ what: `a refresh in job ${r.jobId}`, provider: 'aws-sts', identity: e.identity, at: date(e.at, 'refresh at'), expiresAt: date(e.expiresAt, 'refresh expiresAt') })),
     ),
   ];
-  const step = record.step;
+  // The window's rules come from the reviewed file, as the lifetimes below do; the audit record is an
+  // artifact any earlier job could rewrite, so only the approval times are taken from it.
+  const step = approvalStepFor(target.file, target.component);
   const windowEnd = approvalWindowEnd(
     step
       ? { minApprovals: step.minApprovals, validForSeconds: step.validForSeconds, approvedAt: record.events.filter((e) => e.event === 'approved').map((e) => date(e.at, 'approval at')) }

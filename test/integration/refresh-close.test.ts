@@ -194,6 +194,11 @@ describe('refresh and close through the bundle', () => {
       join(p.dir, '.oam-grant/refreshes-1003.json'),
       JSON.stringify({ version: 1, component: 'deploy-prod', pipelineId: p.id, jobId: '1003', refreshes: [{ at: late.toISOString(), identity: 'arn:x', sessionName: 's', expiresAt: new Date(late.getTime() + 7200_000).toISOString() }] }),
     );
+    // The window's rules come from the file: a rewritten audit record cannot stretch validFor over the late refresh.
+    const audit = join(p.dir, '.oam-grant/audit.json');
+    const stretched = readFileSync(audit, 'utf8').replace(/"validForSeconds": \d+/, '"validForSeconds": 86400');
+    assert.match(stretched, /"validForSeconds": 86400/);
+    writeFileSync(audit, stretched);
     const close = await runCli(['close', '--component', 'deploy-prod'], { cwd: p.dir, env: { ...p.base('1002'), OAM_EVIDENCE_TOKEN: await p.evidence(DEV, '1002') } });
     assert.equal(close.status, 3, close.stderr);
     assert.match(close.stderr, /^error\[ERR_POLICY_DENIED\]: 2 issuances of deploy-prod broke/m);
