@@ -108,13 +108,24 @@ export function createApprovalLookups(context: LookupContext): ApprovalLookups {
     if (!jobProjectId || !commitSha) {
       return { ok: false, why: 'the token names no project or commit whose merge requests could be looked up', hint: 'run inside a GitLab job' };
     }
+    let ofCommit: Awaited<ReturnType<GitlabApi['listCommitMergeRequests']>>;
     try {
-      for (const mr of await api.listCommitMergeRequests(jobProjectId, commitSha)) {
-        const ref = { projectId: mr.projectId, iid: mr.iid };
-        if (!found.some((f) => sameRef(f.mergeRequest, ref))) found.push({ mergeRequest: ref, author: mr.author });
-      }
+      ofCommit = await api.listCommitMergeRequests(jobProjectId, commitSha);
     } catch (error) {
       return failure(error, `cannot find the merge requests of commit ${commitSha.slice(0, 12)}: `);
+    }
+    // A merge request pipeline whose commit is in no MR (merged results run on a temporary merge commit, which GitLab
+    // does not list): its MR would rest on the variables alone, which the branch's own .gitlab-ci.yml may set.
+    if (ofCommit.length === 0 && scope.mergeRequestPipeline) {
+      return {
+        ok: false,
+        why: `commit ${commitSha.slice(0, 12)} of this merge request pipeline is in no merge request GitLab lists (a merged results pipeline runs on a temporary merge commit), so the merge request cannot be taken from the signed token`,
+        hint: 'run the approval in a branch pipeline (the components\' default: the default branch after the merge), or in a merge request pipeline on the source branch\'s own commit',
+      };
+    }
+    for (const mr of ofCommit) {
+      const ref = { projectId: mr.projectId, iid: mr.iid };
+      if (!found.some((f) => sameRef(f.mergeRequest, ref))) found.push({ mergeRequest: ref, author: mr.author });
     }
     return { ok: true, value: found };
   });

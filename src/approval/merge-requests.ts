@@ -32,6 +32,8 @@ export interface MergeRequestScope {
   readonly noteTarget: MergeRequestRef | undefined;
   /** Every MR the variables name; the checks add the commit's MRs from the API. */
   readonly known: readonly MergeRequestRef[];
+  /** The signed `pipeline_source` is `merge_request_event`: the commit must belong to an MR GitLab knows. */
+  readonly mergeRequestPipeline: boolean;
 }
 
 export interface ScopeClaims {
@@ -40,6 +42,7 @@ export interface ScopeClaims {
   readonly job_project_id?: string | undefined;
   readonly project_path?: string | undefined;
   readonly sha?: string | undefined;
+  readonly pipeline_source?: string | undefined;
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
@@ -101,5 +104,6 @@ export function mergeRequestScopeOf(env: Env, claims: ScopeClaims): MergeRequest
     commitSha,
     noteTarget: known[0],
     known,
+    mergeRequestPipeline: claims.pipeline_source === 'merge_request_event',
   };
 }

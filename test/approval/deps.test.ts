@@ -67,6 +67,7 @@ describe('scopeOf and reportContextOf', () => {
       commitSha: 'a'.repeat(40),
       noteTarget: { projectId: '1217', iid: '7' },
       known: [{ projectId: '1217', iid: '7' }],
+      mergeRequestPipeline: false,
     });
     assert.equal(scopeOf(deps, claims()).jobProjectId, '1217');
   });

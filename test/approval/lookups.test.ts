@@ -154,6 +154,16 @@ describe('approval look-ups through the API', () => {
     assert.match(authors.ok ? '' : authors.why, /cannot find the merge requests of commit 4b825dc642cb: .*HTTP 404/);
   });
 
+  it('a merged results pipeline (its commit in no MR GitLab lists) fails closed rather than trust the MR variable alone', async () => {
+    const mergedResults = createApprovalLookups({ api, scope: mergeRequestScopeOf({ CI_MERGE_REQUEST_IID: '7' }, { ...own(LONE_SHA), pipeline_source: 'merge_request_event' }) });
+    const authors = await mergedResults.mergeRequestAuthors();
+    assert.equal(authors.ok, false);
+    assert.match(authors.ok ? '' : authors.why, /^commit dddddddddddd of this merge request pipeline is in no merge request GitLab lists/);
+    // The same pipeline on the source branch's own commit: the MR is found by it.
+    const onSource = createApprovalLookups({ api, scope: mergeRequestScopeOf({ CI_MERGE_REQUEST_IID: '7' }, { ...own(DEFAULT_SHA), pipeline_source: 'merge_request_event' }) });
+    assert.deepEqual(await onSource.mergeRequestAuthors(), { ok: true, value: [{ mergeRequest: { projectId: '1217', iid: '7' }, author: { id: '42', username: 'dev' } }] });
+  });
+
   it('MR variables cannot hide the MR of the signed commit: a named MR adds to it, never replaces it', async () => {
     // Whoever runs the pipeline may set CI_MERGE_REQUEST_IID / CI_OPEN_MERGE_REQUESTS to an unrelated MR (here !9 by alice
     // while the commit is !7's, by dev): dev must still count as the MR author, and dev's commits as this change's.

@@ -103,6 +103,13 @@ const files = readTree;
 const outputs = capturedOutputs;
 
 describe('approval flow through the bundle', () => {
+  type Files = { files?: Record<string, Record<string, string>> };
+  const payments: { id: string; path: string; members: Record<number, number> } & Files = { id: '1217', path: 'acme/payments', members: { 9001: 40, 42: 30 } };
+  const upstream: { id: string; path: string; pipelineVariablesMinimumOverrideRole: 'developer' } & Files = {
+    id: '1218',
+    path: 'acme/payments-upstream',
+    pipelineVariablesMinimumOverrideRole: 'developer',
+  };
   let world: EmbeddedDefault;
   let pipeline = 3_000_000;
   const now = () => Math.floor(Date.now() / 1000);
@@ -119,9 +126,9 @@ describe('approval flow through the bundle', () => {
           { path: 'acme/sre', memberUserIds: [45, 44, 47], accessLevel: 30, accessLevels: { 44: 10 } },
         ],
         projects: [
-          { id: '1217', path: 'acme/payments', members: { 9001: 40, 42: 30 } },
+          payments,
           // Where a fork MR pipeline's jobs run (job_project_id): a project that lets Developers set pipeline variables.
-          { id: '1218', path: 'acme/payments-upstream', pipelineVariablesMinimumOverrideRole: 'developer' },
+          upstream,
         ],
         mergeRequests: [
           { projectId: '1217', iid: 7, authorUsername: 'dev', commits: [{ sha: DEFAULT_SHA, authorEmail: 'dev@example.com', authorName: 'Dev Eloper' }] },
@@ -139,6 +146,8 @@ describe('approval flow through the bundle', () => {
       },
     });
     instanceUrl = world.issuer.url;
+    // A fork's pipeline is held to the job project's default branch file (the narrowing guard): the same file there.
+    for (const project of [payments, upstream]) project.files = { main: { '.gitlab/oam.yaml': withInstance(ACCESS_FILE, instanceUrl) } };
   });
   after(async () => {
     // No secret — issued AWS credentials, the API token — in any output, any API request body, or any file but the dotenv.
