@@ -16,7 +16,7 @@ import { clientGaveUp, listenLoopback, sendJson, sleep } from './server.ts';
  *   key set): role (`role "x" could not be found`, role names lower-cased),
  *   role_type, the token's signature against the issuer's keys found by
  *   OIDC discovery (or a jwks_url), `bound_issuer`, `bound_subject`,
- *   `bound_audiences`, exp/nbf/iat with 60 s leeway, "audience claim found in
+ *   `bound_audiences`, exp/nbf with 150 s and iat with 60 s leeway (the role's defaults), "audience claim found in
  *   JWT but no audiences bound to the role", `user_claim`, then
  *   `bound_claims` (exact, or ryanuber/go-glob when bound_claims_type is
  *   "glob": `*` matches any run, `/` included; nothing else is special). Every
@@ -127,7 +127,9 @@ export type VaultFault =
   | { readonly kind: 'delay'; readonly ms: number };
 
 const DEFAULT_TTL = 768 * 3600;
-const LEEWAY_SECONDS = 60;
+/** The JWT role's defaults (vault-plugin-auth-jwt path_role.go): expiration_leeway and not_before_leeway 150 s, clock_skew_leeway 60 s. */
+const EXPIRY_LEEWAY_SECONDS = 150;
+const CLOCK_SKEW_SECONDS = 60;
 const SIGNING_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512', 'EdDSA'];
 
 class VaultError extends Error {
@@ -272,9 +274,9 @@ export async function startVault(opts: VaultOptions): Promise<VaultEmulator> {
     if (exp === undefined && nbf === undefined && iat === undefined) {
       throw refused('error validating token: no issued at (iat), not before (nbf), or expiration time (exp) claims in token');
     }
-    if (nbf !== undefined && seconds + LEEWAY_SECONDS < nbf) throw refused('error validating token: invalid not before (nbf) claim: token not yet valid');
-    if (exp !== undefined && seconds - LEEWAY_SECONDS > exp) throw refused('error validating token: invalid expiration time (exp) claim: token is expired');
-    if (iat !== undefined && seconds + LEEWAY_SECONDS < iat) throw refused('error validating token: invalid issued at (iat) claim: token issued in the future');
+    if (nbf !== undefined && seconds + EXPIRY_LEEWAY_SECONDS < nbf) throw refused('error validating token: invalid not before (nbf) claim: token not yet valid');
+    if (exp !== undefined && seconds - EXPIRY_LEEWAY_SECONDS > exp) throw refused('error validating token: invalid expiration time (exp) claim: token is expired');
+    if (iat !== undefined && seconds + CLOCK_SKEW_SECONDS < iat) throw refused('error validating token: invalid issued at (iat) claim: token issued in the future');
     if (bound.length === 0 && auds.length > 0) throw refused('audience claim found in JWT but no audiences bound to the role');
     const user = claimAt(claims, role.userClaim);
     if (user === undefined || user === null) throw refused(`claim "${role.userClaim}" not found in token`);

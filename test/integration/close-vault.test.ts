@@ -67,10 +67,15 @@ describe('close with a Vault token through the bundle', () => {
     dir = workspace(withInstance(ACCESS_FILE.replaceAll('VAULT_URL', vault.url), world.issuer.url));
   });
   after(async () => {
-    const secrets = [...vault.tokens.map((t) => t.clientToken), ...world.sts.issued.map((c) => c.secretAccessKey)];
-    for (const output of capturedOutputs) for (const s of secrets) assert.ok(!output.includes(s), 'a secret reached stdout or stderr');
-    await vault.close();
-    await world.close();
+    try {
+      // Not vacuous: the tests issued a Vault token and an AWS session.
+      assert.ok(vault.tokens.length > 0 && world.sts.issued.length > 0, 'nothing was issued to look for');
+      const secrets = [...vault.tokens.map((t) => t.clientToken), ...world.sts.issued.flatMap((c) => [c.secretAccessKey, c.sessionToken])];
+      for (const output of capturedOutputs) for (const s of secrets) assert.ok(!output.includes(s), 'a secret reached stdout or stderr');
+    } finally {
+      await vault.close();
+      await world.close();
+    }
   });
 
   it('revokes the Vault token, names the AWS session with its expiry, and records both', async () => {
